@@ -1,0 +1,3 @@
+from litcifar.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""Grad-CAM heatmaps with pytorch-grad-cam, safe to call from inside Lightning's test loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+CAM_METHODS = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "layercam": LayerCAM,
+    "eigencam": EigenCAM,
+}
+
+
+def resolve_layer(model: nn.Module, name: str) -> nn.Module:
+    """Return the submodule named `name` (dotted paths such as "layer3.residual" work)."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError as error:
+        top_level = ", ".join(child for child, _ in model.named_children())
+        raise ValueError(f"model has no layer {name!r}; top-level layers: {top_level}") from error
+
+
+def compute_gradcam(
+    model: nn.Module,
+    images: torch.Tensor,
+    target_classes: list[int] | np.ndarray,
+    layer: str,
+    method: str = "gradcam",
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Return heatmaps (N, H, W) in [0, 1] of `method` on `layer` for each image's target class.
+
+    Gradients are switched on even under `torch.inference_mode` (Lightning's test loop), the
+    CAM object's hooks are released on exit, and the model's training flag and each
+    parameter's requires_grad are restored, since pytorch-grad-cam puts the model in eval mode.
+    """
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}: choose one of {', '.join(CAM_METHODS)}")
+    if len(images) != len(target_classes):
+        raise ValueError(f"got {len(images)} images but {len(target_classes)} target classes")
+    if len(images) == 0:
+        return np.zeros((0, *images.shape[-2:]), dtype=np.float32)
+    target_layer = resolve_layer(model, layer)
+    was_training = model.training
+    requires_grad = [p.requires_grad for p in model.parameters()]
+    device = next(model.parameters()).device
+    heatmaps = []
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            # Tensors made under inference mode cannot enter autograd: clone outside it.
+            images = images.detach().clone().to(device)
+            with CAM_METHODS[method](model=model, target_layers=[target_layer]) as cam:
+                for start in range(0, len(images), batch_size):
+                    chunk = images[start : start + batch_size]
+                    targets = [ClassifierOutputTarget(int(c)) for c in target_classes[start : start + batch_size]]
+                    heatmaps.append(cam(input_tensor=chunk, targets=targets))
+    finally:
+        model.train(was_training)
+        for parameter, flag in zip(model.parameters(), requires_grad):
+            parameter.requires_grad_(flag)
+    return np.concatenate(heatmaps).astype(np.float32)

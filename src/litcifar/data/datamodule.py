@@ -117,10 +117,14 @@ class Cifar10DataModule(pl.LightningDataModule):
         return self.hparams.val_size == 0
 
     def prepare_data(self) -> None:
-        # Runs on one process per node: fetch and cache here, so ranks do not race.
-        load_cifar10(self.data_dir)
+        # Lightning calls this on one process per node: fetch and cache here, so ranks do
+        # not race. Keeping the arrays spares setup() a second verification in one process.
+        if self.arrays is None:
+            self.arrays = load_cifar10(self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return  # the splits do not depend on the stage; build them once
         if self.arrays is None:
             self.arrays = load_cifar10(self.data_dir)
         arrays = self.arrays

@@ -8,6 +8,11 @@ log10(LR) is no better there: the smoothed loss falls at a near-constant rate pe
 from 1e-4 to 5e-3, so the argmin lands on noise (3e-4). The default rule here,
 "minimum", takes the LR of the lowest smoothed loss divided by 10 (fastai's `lr_min`
 rule), which gave 8e-3 on that run. "steepest" (log axis) and "lightning" remain options.
+
+Lightning 2.6.6 also divides its running loss average by 1 - beta^(step + 1) where
+step is already 1 at the first batch, so the first smoothed losses read about half
+the real loss. `unbias_smoothed_losses` redoes that correction before the rule and
+the plot see the curve.
 """
 
 from __future__ import annotations
@@ -60,6 +65,21 @@ class LrFinderOptions:
             raise ValueError(f"unknown lr_find.suggestion {self.suggestion!r}: choose one of {', '.join(SUGGESTION_RULES)}")
         if not 0 <= self.skip_begin < self.num_training - 2:
             raise ValueError(f"lr_find.skip_begin must be in 0..{self.num_training - 3}, got {self.skip_begin}")
+
+
+LIGHTNING_SMOOTHING_BETA = 0.98  # _LRCallback's default in Lightning 2.6.6; Tuner.lr_find does not change it
+
+
+def unbias_smoothed_losses(losses, beta: float = LIGHTNING_SMOOTHING_BETA) -> list[float]:
+    """Rescale Lightning's smoothed losses from its bias correction to the standard one.
+
+    Point i (0-based) was divided by 1 - beta^(i + 2); the running average after i + 1
+    batches needs 1 - beta^(i + 1).
+    """
+    return [
+        float(loss) * (1 - beta ** (index + 2)) / (1 - beta ** (index + 1))
+        for index, loss in enumerate(losses)
+    ]
 
 
 def _usable_points(lrs, losses, skip_begin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +138,8 @@ def find_max_lr(
     finally:
         model.lr_search_running = False
     suggestion = None
+    if finder is not None and options.suggestion != "lightning":
+        finder.results["loss"] = unbias_smoothed_losses(finder.results["loss"])
     if finder is not None:
         if options.suggestion == "lightning":
             suggestion = finder.suggestion(skip_begin=options.skip_begin)

@@ -1,0 +1,128 @@
+"""End to end: the `litcifar` command on the real CIFAR-10 with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "litcifar", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cifar, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = tmp_path_factory.mktemp("cli")
+    result = _run_cli(
+        "fit",
+        "--config", str(REPO / "configs" / "cpu-quick.yaml"),
+        "--trainer.max_epochs", "1",
+        "--data.train_subset", "10000",
+        "--data.batch_size", "128",
+        "--lr_find.num_training", "40",
+        "--analysis.num_images", "7",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert last_line.startswith("run: "), result.stdout[-2000:]
+    return Path(workdir, last_line.removeprefix("run: ")), result
+
+
+@pytest.mark.slow
+def test_run_folder_contents(tiny_run):
+    run_dir, _ = tiny_run
+    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "lr_find.png", "lr_find.json", "curves.png", "misclassified.png", "gradcam.png", "metrics.json"):
+        assert (run_dir / name).is_file(), f"{name} missing from the run folder"
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_metrics_json(tiny_run):
+    run_dir, _ = tiny_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_acc"] > 0.25, "one epoch on 10,000 images should be well above chance (0.10)"
+    assert metrics["test_acc"] <= 1.0
+    assert metrics["test_loss"] > 0
+    assert metrics["epochs"] == 1
+    assert metrics["train_seconds"] > 0
+    assert metrics["device"].startswith("cpu")
+    assert metrics["model"] == "custom_resnet"
+    assert metrics["num_parameters"] == 412_954
+    assert metrics["max_lr"] > 0
+    assert metrics["test_images"] == 10_000
+    assert metrics["misclassified"] == round((1 - metrics["test_acc"]) * 10_000)
+    assert metrics["shown"] == 7
+
+
+@pytest.mark.slow
+def test_resolved_config_saved(tiny_run):
+    run_dir, _ = tiny_run
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["trainer"]["max_epochs"] == 1
+    assert config["model"]["width"] == 0.25
+    assert config["data"]["train_subset"] == 10000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lr_find.png", "curves.png", "misclassified.png", "gradcam.png"])
+def test_figures_decode(tiny_run, name):
+    run_dir, _ = tiny_run
+    with Image.open(run_dir / name) as image:
+        image.load()
+        width, height = image.size
+        pixels = np.asarray(image.convert("RGB"))
+    assert 300 <= width <= 4000
+    assert 200 <= height <= 4000
+    assert pixels.std() > 10, f"{name} looks blank"
+
+
+@pytest.mark.slow
+def test_checkpoint_tests_from_cli(tiny_run):
+    run_dir, _ = tiny_run
+    result = _run_cli("test", "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--data.num_workers", "0", cwd=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert f"{metrics['test_acc']:.4f}"[:5] in result.stdout
+    assert not (run_dir / "lightning_logs").exists()
+
+
+@pytest.mark.slow
+def test_progress_and_estimate_logged(tiny_run):
+    _, result = tiny_run
+    output = result.stdout + result.stderr
+    assert "fit_eta=" in output
+    assert "estimated training time" in output
+    assert "device: cpu" in output
+    assert "412,954 parameters" in output
+
+
+@pytest.mark.slow
+def test_second_fit_makes_new_folder(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    result = _run_cli(
+        "fit", "--config", str(REPO / "configs" / "cpu-quick.yaml"),
+        "--runs_dir", str(run_dir.parent),
+        "--trainer.max_epochs", "1", "--data.train_subset", "1000", "--model.max_lr", "0.01",
+        "--trainer.limit_val_batches", "2", "--analysis.num_images", "3",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    second = Path(result.stdout.strip().splitlines()[-1].removeprefix("run: "))
+    assert second != run_dir
+    assert (run_dir / "metrics.json").is_file()
+    assert not (second / "lr_find.png").exists(), "the LR finder ran although max_lr was given"
+    assert json.loads((second / "metrics.json").read_text())["max_lr"] == 0.01

@@ -126,3 +126,34 @@ def test_second_fit_makes_new_folder(tiny_run, tmp_path):
     assert (run_dir / "metrics.json").is_file()
     assert not (second / "lr_find.png").exists(), "the LR finder ran although max_lr was given"
     assert json.loads((second / "metrics.json").read_text())["max_lr"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model.width", "0"], "width must be greater than 0"),
+        (["--trainer.max_epochs", "-1"], "trainer.max_epochs must be at least 1, got -1"),
+        (["--data.batch_size", "0"], "batch_size must be at least 1, got 0"),
+        (["--model.arch", "vgg"], "unknown arch 'vgg': choose one of custom_resnet, resnet18"),
+        (["--analysis.method", "scorecam"], "unknown analysis.method 'scorecam'"),
+    ],
+)
+def test_invalid_setting_fails_before_run(tmp_path, args, message):
+    result = _run_cli("fit", "--runs_dir", str(tmp_path / "runs"), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"litcifar: error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_default_config_file_matches_builtin_defaults(tmp_path):
+    builtin = _run_cli("fit", "--print_config", cwd=tmp_path)
+    from_file = _run_cli("fit", "--config", str(REPO / "configs" / "default.yaml"), "--print_config", cwd=tmp_path)
+    assert builtin.returncode == 0, builtin.stderr[-2000:]
+    assert from_file.returncode == 0, from_file.stderr[-2000:]
+    builtin_config, file_config = yaml.safe_load(builtin.stdout), yaml.safe_load(from_file.stdout)
+    for section in ("model", "data", "lr_find", "analysis"):
+        assert file_config[section] == builtin_config[section], f"configs/default.yaml differs in {section}"
+    assert file_config["trainer"]["max_epochs"] == builtin_config["trainer"]["max_epochs"] == 25
+    assert builtin_config["data"]["batch_size"] == 512
+    assert builtin_config["model"]["optimizer"] == "adam"

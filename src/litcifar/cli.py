@@ -20,7 +20,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
 from litcifar.analysis.predictions import Predictions
 from litcifar.analysis.wrong_predictions import AnalysisOptions, draw_wrong_predictions
+from litcifar.data.arrays import DataVerificationError
+from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
+from litcifar.errors import InvalidSettingError
 from litcifar.run_folder import create_run_folder, write_json
 from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
 from litcifar.training.module import CifarClassifier
@@ -52,6 +55,17 @@ def describe_device(trainer) -> str:
     return device.type
 
 
+def check_fit_length(max_epochs: int | None, max_steps: int | None) -> None:
+    """Reject a fit without a finite length: One Cycle needs its total step count up front."""
+    if max_steps is not None and max_steps > 0:
+        return
+    if max_epochs is None or max_epochs < 1:
+        raise InvalidSettingError(
+            f"trainer.max_epochs must be at least 1, got {max_epochs} (Lightning reads -1 as endless "
+            "training, which One Cycle cannot schedule); or set trainer.max_steps to a positive count"
+        )
+
+
 class LitcifarCLI(LightningCLI):
     """LightningCLI with litcifar's run folder, LR finder and end-of-fit analysis."""
 
@@ -68,6 +82,7 @@ class LitcifarCLI(LightningCLI):
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         self.run_dir: Path | None = None
         if self.subcommand == "fit":
+            check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
             self.run_dir = create_run_folder(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
             logger.info("run folder: %s", self.run_dir)
             config["default_root_dir"] = str(self.run_dir)
@@ -159,7 +174,11 @@ def configure_logging() -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the `litcifar` console script."""
+    """Entry point of the `litcifar` console script.
+
+    Invalid settings exit with status 2 and missing or corrupt data with status 1, each
+    with a one-line message; other exceptions keep their traceback.
+    """
     configure_logging()
     cli = None
     try:
@@ -173,6 +192,12 @@ def main(args: list[str] | None = None) -> None:
             args=args,
             auto_configure_optimizers=False,
         )
+    except InvalidSettingError as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (DataNotFoundError, DataVerificationError) as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         run_dir = getattr(cli, "run_dir", None) if cli is not None else None
         if run_dir is not None:

@@ -16,6 +16,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
+from litcifar.errors import InvalidSettingError
+
 # Per-channel statistics of the 50,000 training images on the 0-255 scale (RGB).
 # tests/test_transforms.py recomputes them from the verified data.
 CIFAR10_MEAN = (125.30692, 122.95039, 113.86538)
@@ -50,11 +52,11 @@ def build_train_transform(
     hole holds the mean rounded to integers. `pad=0` or `cutout_size=0` drops that step.
     """
     if pad_mode not in PAD_MODES:
-        raise ValueError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
+        raise InvalidSettingError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
     if pad < 0 or cutout_size < 0 or cutout_size > 32:
-        raise ValueError(f"pad must be >= 0 and cutout_size in 0..32, got pad={pad}, cutout_size={cutout_size}")
+        raise InvalidSettingError(f"pad must be >= 0 and cutout_size in 0..32, got pad={pad}, cutout_size={cutout_size}")
     if not 0.0 <= flip_p <= 1.0:
-        raise ValueError(f"flip_p is a probability in [0, 1], got {flip_p}")
+        raise InvalidSettingError(f"flip_p is a probability in [0, 1], got {flip_p}")
 
     steps: list[A.BasicTransform] = []
     if pad > 0:

@@ -8,6 +8,8 @@ from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from litcifar.errors import InvalidSettingError
+
 CAM_METHODS = {
     "gradcam": GradCAM,
     "gradcam++": GradCAMPlusPlus,
@@ -22,7 +24,7 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
         return model.get_submodule(name)
     except AttributeError as error:
         top_level = ", ".join(child for child, _ in model.named_children())
-        raise ValueError(f"model has no layer {name!r}; top-level layers: {top_level}") from error
+        raise InvalidSettingError(f"model has no layer {name!r}; top-level layers: {top_level}") from error
 
 
 def compute_gradcam(
@@ -40,9 +42,9 @@ def compute_gradcam(
     parameter's requires_grad are restored, since pytorch-grad-cam puts the model in eval mode.
     """
     if method not in CAM_METHODS:
-        raise ValueError(f"unknown CAM method {method!r}: choose one of {', '.join(CAM_METHODS)}")
+        raise InvalidSettingError(f"unknown CAM method {method!r}: choose one of {', '.join(CAM_METHODS)}")
     if len(images) != len(target_classes):
-        raise ValueError(f"got {len(images)} images but {len(target_classes)} target classes")
+        raise InvalidSettingError(f"got {len(images)} images but {len(target_classes)} target classes")
     if len(images) == 0:
         return np.zeros((0, *images.shape[-2:]), dtype=np.float32)
     target_layer = resolve_layer(model, layer)

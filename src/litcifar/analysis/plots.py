@@ -45,7 +45,10 @@ def plot_curves(metrics: dict[str, dict[int, float]], val_label: str = "validati
         axis.set_xlabel("epoch")
         axis.set_ylabel("cross-entropy loss" if kind == "loss" else "accuracy")
         axis.grid(alpha=0.3)
-        axis.legend()
+        if axis.get_lines():
+            axis.legend()
+        else:
+            axis.text(0.5, 0.5, "no completed epoch", ha="center", va="center", transform=axis.transAxes)
     loss_axis.set_title("Loss")
     acc_axis.set_title("Accuracy")
     figure.tight_layout()

@@ -12,6 +12,7 @@ import torch
 from litcifar.analysis.gradcam import CAM_METHODS, compute_gradcam
 from litcifar.analysis.plots import plot_gradcam, plot_misclassified, save_figure
 from litcifar.analysis.predictions import Predictions
+from litcifar.errors import InvalidSettingError
 from litcifar.transforms import build_eval_transform, denormalize
 
 logger = logging.getLogger(__name__)
@@ -38,13 +39,13 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         if self.num_images < 0:
-            raise ValueError(f"analysis.num_images must be >= 0, got {self.num_images}")
+            raise InvalidSettingError(f"analysis.num_images must be >= 0, got {self.num_images}")
         if self.columns < 1:
-            raise ValueError(f"analysis.columns must be >= 1, got {self.columns}")
+            raise InvalidSettingError(f"analysis.columns must be >= 1, got {self.columns}")
         if self.method not in CAM_METHODS:
-            raise ValueError(f"unknown analysis.method {self.method!r}: choose one of {', '.join(CAM_METHODS)}")
+            raise InvalidSettingError(f"unknown analysis.method {self.method!r}: choose one of {', '.join(CAM_METHODS)}")
         if not 0.0 <= self.image_weight <= 1.0:
-            raise ValueError(f"analysis.image_weight must be in [0, 1], got {self.image_weight}")
+            raise InvalidSettingError(f"analysis.image_weight must be in [0, 1], got {self.image_weight}")
 
 
 def normalize_images(images: np.ndarray) -> torch.Tensor:

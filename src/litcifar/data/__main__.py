@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
+from litcifar.data.arrays import DataVerificationError
 from litcifar.data.cache import cache_path
 from litcifar.data.cifar10 import DataNotFoundError, default_data_dir, load_cifar10
-from litcifar.data.arrays import DataVerificationError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from litcifar.data.arrays import NUM_TRAIN, Cifar10Arrays
 from litcifar.data.cifar10 import default_data_dir, load_cifar10
+from litcifar.errors import InvalidSettingError
 from litcifar.transforms import PAD_MODES, build_eval_transform, build_train_transform
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndar
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         if per_class > len(members):
-            raise ValueError(f"class {label} has {len(members)} images, cannot take {per_class}")
+            raise InvalidSettingError(f"class {label} has {len(members)} images, cannot take {per_class}")
         picked.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(picked))
 
@@ -91,16 +92,16 @@ class Cifar10DataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         if num_workers is not None and num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+            raise InvalidSettingError(f"num_workers must be >= 0, got {num_workers}")
         if pad_mode not in PAD_MODES:
-            raise ValueError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
+            raise InvalidSettingError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
         for name, value in (("val_size", val_size), ("train_subset", train_subset)):
             if value is not None and (value < 0 or value % 10 or value > NUM_TRAIN):
-                raise ValueError(f"{name} must be a multiple of 10 in 0..{NUM_TRAIN} (stratified by class), got {value}")
+                raise InvalidSettingError(f"{name} must be a multiple of 10 in 0..{NUM_TRAIN} (stratified by class), got {value}")
         if train_subset is not None and train_subset + val_size > NUM_TRAIN:
-            raise ValueError(f"train_subset + val_size must not exceed {NUM_TRAIN}, got {train_subset} + {val_size}")
+            raise InvalidSettingError(f"train_subset + val_size must not exceed {NUM_TRAIN}, got {train_subset} + {val_size}")
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size

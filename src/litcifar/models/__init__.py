@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from litcifar.errors import InvalidSettingError
 from litcifar.models.custom_resnet import CustomResNet
 from litcifar.models.resnet18 import ResNet18
 
@@ -18,11 +19,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 def create_model(name: str, num_classes: int = 10, width: float = 1.0) -> nn.Module:
     """Build the network registered as `name`, with every channel count scaled by `width`."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
+        raise InvalidSettingError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
     if num_classes < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        raise InvalidSettingError(f"num_classes must be at least 1, got {num_classes}")
     if not width > 0:
-        raise ValueError(f"width must be greater than 0 (1.0 is the published size), got {width}")
+        raise InvalidSettingError(f"width must be greater than 0 (1.0 is the published size), got {width}")
     return MODELS[name](num_classes=num_classes, width=width)
 
 

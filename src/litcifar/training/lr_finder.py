@@ -26,6 +26,7 @@ import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.tuner import Tuner
 
+from litcifar.errors import InvalidSettingError
 from litcifar.training.module import CifarClassifier
 
 logger = logging.getLogger(__name__)
@@ -58,13 +59,13 @@ class LrFinderOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.min_lr < self.max_lr:
-            raise ValueError(f"lr_find needs 0 < min_lr < max_lr, got {self.min_lr} and {self.max_lr}")
+            raise InvalidSettingError(f"lr_find needs 0 < min_lr < max_lr, got {self.min_lr} and {self.max_lr}")
         if self.num_training < 20:
-            raise ValueError(f"lr_find.num_training must be at least 20 steps to suggest an LR, got {self.num_training}")
+            raise InvalidSettingError(f"lr_find.num_training must be at least 20 steps to suggest an LR, got {self.num_training}")
         if self.suggestion not in SUGGESTION_RULES:
-            raise ValueError(f"unknown lr_find.suggestion {self.suggestion!r}: choose one of {', '.join(SUGGESTION_RULES)}")
+            raise InvalidSettingError(f"unknown lr_find.suggestion {self.suggestion!r}: choose one of {', '.join(SUGGESTION_RULES)}")
         if not 0 <= self.skip_begin < self.num_training - 2:
-            raise ValueError(f"lr_find.skip_begin must be in 0..{self.num_training - 3}, got {self.skip_begin}")
+            raise InvalidSettingError(f"lr_find.skip_begin must be in 0..{self.num_training - 3}, got {self.skip_begin}")
 
 
 LIGHTNING_SMOOTHING_BETA = 0.98  # _LRCallback's default in Lightning 2.6.6; Tuner.lr_find does not change it

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from litcifar.errors import InvalidSettingError
 from litcifar.models import MODELS, count_parameters, create_model
 from litcifar.training.schedule import build_one_cycle
 
@@ -57,19 +58,19 @@ class CifarClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         if arch not in MODELS:
-            raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(sorted(MODELS))}")
+            raise InvalidSettingError(f"unknown arch {arch!r}: choose one of {', '.join(sorted(MODELS))}")
         if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+            raise InvalidSettingError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
         if max_lr is not None and not max_lr > 0:
-            raise ValueError(f"max_lr must be greater than 0, or null to run the LR finder; got {max_lr}")
+            raise InvalidSettingError(f"max_lr must be greater than 0, or null to run the LR finder; got {max_lr}")
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise InvalidSettingError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+            raise InvalidSettingError(f"weight_decay must be >= 0, got {weight_decay}")
         if not 0.0 < pct_start < 1.0:
-            raise ValueError(f"pct_start must be in (0, 1), got {pct_start}")
+            raise InvalidSettingError(f"pct_start must be in (0, 1), got {pct_start}")
         if div_factor <= 0 or final_div_factor <= 0:
-            raise ValueError(f"div_factor and final_div_factor must be > 0, got {div_factor}, {final_div_factor}")
+            raise InvalidSettingError(f"div_factor and final_div_factor must be > 0, got {div_factor}, {final_div_factor}")
         self.save_hyperparameters()
         self.max_lr = max_lr
         self.net = create_model(arch, num_classes=num_classes, width=width)
@@ -136,7 +137,7 @@ class CifarClassifier(pl.LightningModule):
         # The LR range test calls this too and overrides the LR and schedule it returns,
         # so any positive starting value serves while max_lr is still unknown.
         if self.max_lr is None and not getattr(self, "lr_search_running", False):
-            raise ValueError(
+            raise InvalidSettingError(
                 "max_lr is not set: give --model.max_lr, or let the litcifar CLI run the LR finder first"
             )
         max_lr = self.max_lr if self.max_lr is not None else 1e-3

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
+from litcifar.errors import InvalidSettingError
+
 
 def build_one_cycle(
     optimizer: torch.optim.Optimizer,
@@ -21,7 +23,7 @@ def build_one_cycle(
     Momentum is not cycled: cifar10-fast keeps SGD momentum at 0.9 and Adam's betas fixed.
     """
     if total_steps < 2:
-        raise ValueError(f"One Cycle needs at least 2 optimizer steps, got total_steps={total_steps}")
+        raise InvalidSettingError(f"One Cycle needs at least 2 optimizer steps, got total_steps={total_steps}")
     return OneCycleLR(
         optimizer,
         max_lr=max_lr,

@@ -157,3 +157,10 @@ def test_default_config_file_matches_builtin_defaults(tmp_path):
     assert file_config["trainer"]["max_epochs"] == builtin_config["trainer"]["max_epochs"] == 25
     assert builtin_config["data"]["batch_size"] == 512
     assert builtin_config["model"]["optimizer"] == "adam"
+
+
+def test_unknown_cam_layer_fails_before_run(tmp_path):
+    result = _run_cli("fit", "--runs_dir", str(tmp_path / "runs"), "--analysis.layer", "layer9", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "model has no layer 'layer9'" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from litcifar.analysis.gradcam import resolve_layer
 from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
 from litcifar.analysis.predictions import Predictions
 from litcifar.analysis.wrong_predictions import AnalysisOptions, draw_wrong_predictions
@@ -83,6 +84,9 @@ class LitcifarCLI(LightningCLI):
         self.run_dir: Path | None = None
         if self.subcommand == "fit":
             check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
+            analysis: AnalysisOptions = self._get(self.config_init, "analysis")
+            resolve_layer(self.model.net, analysis.layer or self.model.net.default_cam_layer)  # fail before training
+            # NOTE: under DDP every rank runs this and creates its own folder; only rank 0's is complete.
             self.run_dir = create_run_folder(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
             logger.info("run folder: %s", self.run_dir)
             config["default_root_dir"] = str(self.run_dir)
@@ -123,11 +127,11 @@ class LitcifarCLI(LightningCLI):
         if self.trainer.interrupted:
             logger.warning("fit was interrupted; the last checkpoint is in %s", self.run_dir / "checkpoints")
             return
+        start = time.monotonic()
+        results = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)[0]  # every rank must join
         if not self.trainer.is_global_zero:
             return
         run_dir = self.run_dir
-        start = time.monotonic()
-        results = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)[0]
         probs, targets = self.model.test_predictions()
         predictions = Predictions(probs.numpy(), targets.numpy())
         options: AnalysisOptions = self._get(self.config_init, "analysis")

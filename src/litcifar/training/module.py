@@ -6,7 +6,6 @@ import logging
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -37,8 +36,7 @@ class CifarClassifier(pl.LightningModule):
         div_factor: initial LR = max_lr / div_factor.
         final_div_factor: final LR = initial LR / final_div_factor.
         channels_last: keep weights and inputs in NHWC layout; faster convolutions on
-            CPU (+15-50 % training throughput measured on the 2-core CI machine) and on
-            tensor-core GPUs.
+            CPU (see docs/benchmarks.md) and on tensor-core GPUs.
     """
 
     def __init__(
@@ -171,15 +169,6 @@ class CifarClassifier(pl.LightningModule):
         if checkpoint.get("max_lr") is not None:
             self.max_lr = checkpoint["max_lr"]
 
-    @property
-    def cam_layer_names(self) -> tuple[str, ...]:
-        return tuple(self.net.cam_layers)
-
     def describe(self) -> str:
         """Return a one-line summary: architecture, width and parameter count."""
         return f"{self.hparams.arch} (width {self.hparams.width:g}, {self.num_parameters:,} parameters)"
-
-
-def unwrap_network(module: CifarClassifier | nn.Module) -> nn.Module:
-    """Return the bare network of a CifarClassifier, or the module itself."""
-    return module.net if isinstance(module, CifarClassifier) else module

@@ -1,0 +1,71 @@
+"""Training step throughput of the custom ResNet in NCHW (contiguous) against NHWC (channels_last).
+
+One real normalised CIFAR-10 batch, forward + backward + Adam step, the two layouts
+alternating `--rounds` times in one process; the ratio of the medians is the result.
+
+    python benchmarks/channels_last.py --width 0.25 --batch_size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from litcifar.analysis.wrong_predictions import normalize_images  # noqa: E402
+from litcifar.data.cifar10 import load_cifar10  # noqa: E402
+from litcifar.models import create_model  # noqa: E402
+
+
+def images_per_second(images: torch.Tensor, labels: torch.Tensor, width: float, channels_last: bool, steps: int) -> float:
+    """Return training images/s over `steps` steps after 3 untimed ones."""
+    torch.manual_seed(0)
+    model = create_model("custom_resnet", width=width)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    images = images.contiguous(memory_format=layout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for step in range(3 + steps):
+        if step == 3:
+            start = time.perf_counter()
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return len(labels) * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=float, default=0.25, help="channel multiplier of the custom ResNet")
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    arrays = load_cifar10()
+    images = normalize_images(arrays.train_images[: args.batch_size])
+    labels = torch.as_tensor(arrays.train_labels[: args.batch_size], dtype=torch.long)
+    contiguous, channels_last = [], []
+    for _ in range(args.rounds):
+        contiguous.append(images_per_second(images, labels, args.width, False, args.steps))
+        channels_last.append(images_per_second(images, labels, args.width, True, args.steps))
+    print(json.dumps({
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "torch_threads": torch.get_num_threads(),
+        "contiguous_images_per_s": [round(v, 1) for v in contiguous],
+        "channels_last_images_per_s": [round(v, 1) for v in channels_last],
+        "channels_last_over_contiguous": round(statistics.median(channels_last) / statistics.median(contiguous), 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +97,9 @@ def test_checkpoint_tests_from_cli(tiny_run):
     result = _run_cli("test", "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--data.num_workers", "0", cwd=run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert f"{metrics['test_acc']:.4f}"[:5] in result.stdout
+    printed = re.search(r"test_acc\W+([0-9.]+)", result.stdout)
+    assert printed, result.stdout[-2000:]
+    assert float(printed.group(1)) == pytest.approx(metrics["test_acc"], abs=1e-6)
     assert not (run_dir / "lightning_logs").exists()
 
 
@@ -136,6 +139,9 @@ def test_second_fit_makes_new_folder(tiny_run, tmp_path):
         (["--data.batch_size", "0"], "batch_size must be at least 1, got 0"),
         (["--model.arch", "vgg"], "unknown arch 'vgg': choose one of custom_resnet, resnet18"),
         (["--analysis.method", "scorecam"], "unknown analysis.method 'scorecam'"),
+        (["--analysis.layer", "fc"], "layer 'fc' outputs (1, 10), but Grad-CAM needs"),
+        (["--ckpt_path", "missing.ckpt"], "ckpt_path 'missing.ckpt' is not a file"),
+        (["--data.train_subset", "0"], "train_subset must be a multiple of 10 in 10..50000"),
     ],
 )
 def test_invalid_setting_fails_before_run(tmp_path, args, message):
@@ -164,3 +170,30 @@ def test_unknown_cam_layer_fails_before_run(tmp_path):
     assert result.returncode == 2
     assert "model has no layer 'layer9'" in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_interrupt_keeps_checkpoint_and_prints_run(cifar, tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    command = [
+        sys.executable, "-m", "litcifar", "fit", "--config", str(REPO / "configs" / "cpu-quick.yaml"),
+        "--model.max_lr", "0.01", "--data.train_subset", "20000", "--trainer.max_epochs", "3",
+        "--trainer.enable_progress_bar", "false",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    stderr_lines = []
+    for line in process.stderr:  # the estimate is logged after 13 training steps
+        stderr_lines.append(line)
+        if "estimated training time" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, rest = process.communicate(timeout=300)
+    assert process.returncode != 0
+    last_line = stdout.strip().splitlines()[-1]
+    assert last_line.startswith("run: "), stdout[-2000:] + "".join(stderr_lines)[-2000:] + rest[-2000:]
+    checkpoints = list(Path(tmp_path, last_line.removeprefix("run: "), "checkpoints").glob("*.ckpt"))
+    assert checkpoints, "no checkpoint kept after Ctrl-C"

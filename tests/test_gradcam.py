@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from litcifar.analysis.gradcam import CAM_METHODS, compute_gradcam
+from litcifar.analysis.gradcam import CAM_METHODS, check_cam_layer, compute_gradcam
 from litcifar.models import MODELS, create_model
 
 CASES = [(name, layer) for name in sorted(MODELS) for layer in MODELS[name].cam_layers]
@@ -72,7 +72,7 @@ def test_empty_batch_returns_empty():
 
 def test_unknown_layer_lists_choices():
     model = create_model("custom_resnet", width=0.125)
-    with pytest.raises(ValueError, match="layer9.*prep, layer1"):
+    with pytest.raises(ValueError, match="layer9.*prep, layer1, layer2, layer3, or a dotted path"):
         compute_gradcam(model, torch.randn(1, 3, 32, 32), [0], layer="layer9")
 
 
@@ -80,3 +80,16 @@ def test_unknown_method_lists_choices():
     model = create_model("custom_resnet", width=0.125)
     with pytest.raises(ValueError, match="scorecam.*gradcam"):
         compute_gradcam(model, torch.randn(1, 3, 32, 32), [0], layer="layer3", method="scorecam")
+
+
+@pytest.mark.parametrize(("name", "layer"), [("custom_resnet", "fc"), ("resnet18", "fc")])
+def test_non_spatial_layer_rejected(name, layer):
+    model = create_model(name, width=0.125).train()
+    with pytest.raises(ValueError, match=f"layer '{layer}' outputs .* feature map"):
+        check_cam_layer(model, layer)
+    assert model.training is True
+
+
+@pytest.mark.parametrize(("name", "layer"), CASES + [("custom_resnet", "layer3.residual"), ("resnet18", "layer4.1.conv2")])
+def test_spatial_layers_accepted(name, layer):
+    check_cam_layer(create_model(name, width=0.125), layer)

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from litcifar.analysis.gradcam import resolve_layer
+from litcifar.analysis.gradcam import check_cam_layer
 from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
 from litcifar.analysis.predictions import Predictions
 from litcifar.analysis.wrong_predictions import AnalysisOptions, draw_wrong_predictions
@@ -67,8 +67,30 @@ def check_fit_length(max_epochs: int | None, max_steps: int | None) -> None:
         )
 
 
+def check_ckpt_path(ckpt_path: str | None) -> None:
+    """Reject a checkpoint path that is not a file; Lightning's aliases (last, best, hpc, registry) pass."""
+    if ckpt_path is None or ckpt_path in ("last", "best", "hpc") or str(ckpt_path).startswith("registry"):
+        return
+    if not Path(ckpt_path).is_file():
+        raise InvalidSettingError(f"ckpt_path {ckpt_path!r} is not a file: give the path of a .ckpt file, such as <run>/checkpoints/last.ckpt")
+
+
+def warn_without_checkpoint(ckpt_path: str | None, subcommand: str) -> None:
+    if ckpt_path is None:
+        logger.warning("no --ckpt_path given: %s runs on an untrained model", subcommand)
+
+
+def create_run_folder_or_explain(root: str, label: str) -> Path:
+    try:
+        return create_run_folder(root, label)
+    except (FileExistsError, NotADirectoryError, PermissionError) as error:
+        raise InvalidSettingError(f"cannot create a run folder under runs_dir {root!r} ({error}): give a writable folder") from error
+
+
 class LitcifarCLI(LightningCLI):
     """LightningCLI with litcifar's run folder, LR finder and end-of-fit analysis."""
+
+    created_run_dir: Path | None = None  # read by main() even when the fit raised
 
     model: CifarClassifier
     datamodule: Cifar10DataModule
@@ -82,12 +104,11 @@ class LitcifarCLI(LightningCLI):
         callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         self.run_dir: Path | None = None
+        check_ckpt_path(self._get(self.config_init, "ckpt_path"))
         if self.subcommand == "fit":
-            check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
-            analysis: AnalysisOptions = self._get(self.config_init, "analysis")
-            resolve_layer(self.model.net, analysis.layer or self.model.net.default_cam_layer)  # fail before training
-            # NOTE: under DDP every rank runs this and creates its own folder; only rank 0's is complete.
-            self.run_dir = create_run_folder(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+            self._check_fit_settings(config)
+            self.run_dir = create_run_folder_or_explain(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+            LitcifarCLI.created_run_dir = self.run_dir
             logger.info("run folder: %s", self.run_dir)
             config["default_root_dir"] = str(self.run_dir)
             if config.get("logger") in (None, True):
@@ -100,11 +121,33 @@ class LitcifarCLI(LightningCLI):
                 LearningRateMonitor(logging_interval="step"),
                 FitTimeEstimate(),
             ]
-        elif config.get("logger") is None:
-            config["logger"] = False  # validate / test / predict print their results; no log folder
+        else:
+            # validate / test / predict print their results and write nothing
+            if config.get("logger") is None:
+                config["logger"] = False
+            if config.get("enable_checkpointing") is None:
+                config["enable_checkpointing"] = False
         if config.get("enable_progress_bar", True) is not False:
             callbacks.append(FitProgressBar())
         return self._instantiate_trainer(config, callbacks)
+
+    def _check_fit_settings(self, config: dict) -> None:
+        """Fail on settings that would only break after training, before any run folder exists."""
+        check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
+        analysis: AnalysisOptions = self._get(self.config_init, "analysis")
+        check_cam_layer(self.model.net, analysis.layer or self.model.net.default_cam_layer)
+        # Obtain and verify the data now, so a missing or corrupt dataset leaves no run folder.
+        # NOTE: under DDP every rank runs this, and also creates its own run folder below.
+        self.datamodule.prepare_data()
+
+    def before_validate(self) -> None:
+        warn_without_checkpoint(self._get(self.config, "ckpt_path"), "validate")
+
+    def before_test(self) -> None:
+        warn_without_checkpoint(self._get(self.config, "ckpt_path"), "test")
+
+    def before_predict(self) -> None:
+        warn_without_checkpoint(self._get(self.config, "ckpt_path"), "predict")
 
     def before_fit(self) -> None:
         logger.info("device: %s", describe_device(self.trainer))
@@ -134,14 +177,7 @@ class LitcifarCLI(LightningCLI):
         run_dir = self.run_dir
         probs, targets = self.model.test_predictions()
         predictions = Predictions(probs.numpy(), targets.numpy())
-        options: AnalysisOptions = self._get(self.config_init, "analysis")
-        summary = draw_wrong_predictions(self.model.net, predictions, self.datamodule.test_set.images, options, run_dir)
-
-        val_label = "validation (test set)" if self.datamodule.validates_on_test_set else "validation (held out)"
-        metrics_csv = run_dir / "metrics.csv"
-        if metrics_csv.is_file():
-            save_figure(plot_curves(read_epoch_metrics(metrics_csv), val_label=val_label), run_dir / "curves.png")
-
+        val_source = "test set" if self.datamodule.validates_on_test_set else "held-out training images"
         record = {
             "test_acc": float(results["test_acc"]),
             "test_loss": float(results["test_loss"]),
@@ -149,7 +185,6 @@ class LitcifarCLI(LightningCLI):
             "steps": int(self.trainer.global_step),
             "train_seconds": round(train_seconds, 2),
             "lr_find_seconds": round(self.lr_find_seconds, 2),
-            "analysis_seconds": round(time.monotonic() - start, 2),
             "device": describe_device(self.trainer),
             "model": self.model.hparams.arch,
             "width": self.model.hparams.width,
@@ -159,13 +194,22 @@ class LitcifarCLI(LightningCLI):
             "batch_size": self.datamodule.batch_size,
             "train_images": len(self.datamodule.train_set),
             "test_images": len(predictions.targets),
-            "validation": val_label,
-            **summary,
+            "val_source": val_source,
+            "misclassified": int(len(predictions.misclassified_indices())),
         }
-        write_json(run_dir / "metrics.json", record)
+        write_json(run_dir / "metrics.json", record)  # first, so a failing figure loses no result
         logger.info(
             "test accuracy %.2f%% (%d wrong of %d), fit %.0f s", 100 * record["test_acc"], record["misclassified"], record["test_images"], train_seconds
         )
+
+        metrics_csv = run_dir / "metrics.csv"
+        if metrics_csv.is_file():
+            figure = plot_curves(read_epoch_metrics(metrics_csv), val_label=f"validation ({val_source})")
+            save_figure(figure, run_dir / "curves.png")
+        options: AnalysisOptions = self._get(self.config_init, "analysis")
+        summary = draw_wrong_predictions(self.model.net, predictions, self.datamodule.test_set.images, options, run_dir)
+        record.update(summary, analysis_seconds=round(time.monotonic() - start, 2))
+        write_json(run_dir / "metrics.json", record)
 
 
 def configure_logging() -> None:
@@ -184,9 +228,9 @@ def main(args: list[str] | None = None) -> None:
     with a one-line message; other exceptions keep their traceback.
     """
     configure_logging()
-    cli = None
+    LitcifarCLI.created_run_dir = None
     try:
-        cli = LitcifarCLI(
+        LitcifarCLI(
             CifarClassifier,
             Cifar10DataModule,
             trainer_defaults=TRAINER_DEFAULTS,
@@ -195,6 +239,7 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={"description": "Train CIFAR-10 classifiers with Lightning and show why they fail."},
             args=args,
             auto_configure_optimizers=False,
+            seed_everything_default=0,
         )
     except InvalidSettingError as error:
         print(f"litcifar: error: {error}", file=sys.stderr)
@@ -203,7 +248,7 @@ def main(args: list[str] | None = None) -> None:
         print(f"litcifar: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
-        run_dir = getattr(cli, "run_dir", None) if cli is not None else None
+        run_dir = LitcifarCLI.created_run_dir
         if run_dir is not None:
             sys.stdout.flush()
             print(f"run: {run_dir}", flush=True)

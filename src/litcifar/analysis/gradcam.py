@@ -18,13 +18,46 @@ CAM_METHODS = {
 }
 
 
+def _layer_choices(model: nn.Module) -> str:
+    blocks = getattr(model, "cam_layers", None) or [child for child, _ in model.named_children()]
+    example = next((child for child, _ in model.named_modules() if child.count(".") == 1), "layer3.residual")
+    return f"{', '.join(blocks)}, or a dotted path inside one of them such as {example}"
+
+
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """Return the submodule named `name` (dotted paths such as "layer3.residual" work)."""
     try:
         return model.get_submodule(name)
     except AttributeError as error:
-        top_level = ", ".join(child for child, _ in model.named_children())
-        raise InvalidSettingError(f"model has no layer {name!r}; top-level layers: {top_level}") from error
+        raise InvalidSettingError(f"model has no layer {name!r}: choose {_layer_choices(model)}") from error
+
+
+def check_cam_layer(model: nn.Module, name: str) -> None:
+    """Raise InvalidSettingError unless layer `name` outputs a (N, C, H, W) feature map, as CAM methods need.
+
+    Runs one forward pass of a blank 32x32 image in eval mode, so batch-norm statistics
+    stay as they were, and restores the training flag.
+    """
+    layer = resolve_layer(model, name)
+    shapes: list[tuple[int, ...] | None] = []
+
+    def record(module: nn.Module, inputs: tuple, output: object) -> None:
+        shapes.append(tuple(output.shape) if isinstance(output, torch.Tensor) else None)
+
+    handle = layer.register_forward_hook(record)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32, device=next(model.parameters()).device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if not shapes or shapes[0] is None or len(shapes[0]) != 4:
+        raise InvalidSettingError(
+            f"layer {name!r} outputs {shapes[0] if shapes else 'nothing'}, but Grad-CAM needs a convolutional "
+            f"feature map (N, C, H, W): choose {_layer_choices(model)}"
+        )
 
 
 def compute_gradcam(

@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from pytorch_grad_cam.utils.image import show_cam_on_image  # noqa: E402
 
 from litcifar.data.arrays import CLASSES  # noqa: E402
@@ -43,6 +44,7 @@ def plot_curves(metrics: dict[str, dict[int, float]], val_label: str = "validati
                 epochs = sorted(values)
                 axis.plot(epochs, [values[e] for e in epochs], style, label=label, markersize=3)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("cross-entropy loss" if kind == "loss" else "accuracy")
         axis.grid(alpha=0.3)
         if axis.get_lines():

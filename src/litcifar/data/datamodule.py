@@ -97,11 +97,20 @@ class Cifar10DataModule(pl.LightningDataModule):
             raise InvalidSettingError(f"num_workers must be >= 0, got {num_workers}")
         if pad_mode not in PAD_MODES:
             raise InvalidSettingError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
-        for name, value in (("val_size", val_size), ("train_subset", train_subset)):
-            if value is not None and (value < 0 or value % 10 or value > NUM_TRAIN):
-                raise InvalidSettingError(f"{name} must be a multiple of 10 in 0..{NUM_TRAIN} (stratified by class), got {value}")
+        if val_size < 0 or val_size % 10 or val_size > NUM_TRAIN - 10:
+            raise InvalidSettingError(
+                f"val_size must be a multiple of 10 in 0..{NUM_TRAIN - 10} (stratified by class, leaving images "
+                f"to train on), got {val_size}"
+            )
+        if train_subset is not None and (train_subset < 10 or train_subset % 10 or train_subset > NUM_TRAIN):
+            raise InvalidSettingError(
+                f"train_subset must be a multiple of 10 in 10..{NUM_TRAIN} (stratified by class), or null for "
+                f"all images, got {train_subset}"
+            )
         if train_subset is not None and train_subset + val_size > NUM_TRAIN:
-            raise InvalidSettingError(f"train_subset + val_size must not exceed {NUM_TRAIN}, got {train_subset} + {val_size}")
+            raise InvalidSettingError(
+                f"train_subset + val_size must not exceed {NUM_TRAIN}, got {train_subset} + {val_size}"
+            )
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size

@@ -97,7 +97,7 @@ def download_official(data_dir: Path) -> Cifar10Arrays:
             with urllib.request.urlopen(OFFICIAL_URL, timeout=DOWNLOAD_TIMEOUT_S) as response, open(archive, "wb") as out:
                 shutil.copyfileobj(response, out)
         except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise SourceUnavailable(f"download of {OFFICIAL_URL} failed: {error}") from error
+            raise SourceUnavailable(f"download failed ({getattr(error, 'reason', error)})") from error
         actual = md5_of_file(archive)
         if actual != OFFICIAL_ARCHIVE_MD5:
             raise DataVerificationError(

@@ -31,7 +31,12 @@ from litcifar.training.module import CifarClassifier
 
 logger = logging.getLogger(__name__)
 
-SUGGESTION_RULES = ("minimum", "steepest", "lightning")
+RULE_DESCRIPTIONS = {
+    "minimum": "a tenth of the LR at the lowest loss",
+    "steepest": "the steepest loss descent per decade of LR",
+    "lightning": "Lightning's suggestion()",
+}
+SUGGESTION_RULES = tuple(RULE_DESCRIPTIONS)
 MINIMUM_DIVISOR = 10.0  # fastai's lr_min: a tenth of the LR at the loss minimum
 
 
@@ -155,15 +160,15 @@ def find_max_lr(
         )
     model.max_lr = float(suggestion)
     logger.info(
-        "LR finder suggests max_lr = %.3g (rule %s, range %.0e..%.0e, %d steps)",
-        suggestion, options.suggestion, options.min_lr, options.max_lr, options.num_training,
+        "LR finder suggests max_lr = %.3g, %s (sweep %.0e..%.0e, %d steps)",
+        suggestion, RULE_DESCRIPTIONS[options.suggestion], options.min_lr, options.max_lr, options.num_training,
     )
     if out_dir is not None and trainer.is_global_zero:
-        _save_finder(finder, float(suggestion), Path(out_dir))
+        _save_finder(finder, float(suggestion), options.suggestion, Path(out_dir))
     return float(suggestion)
 
 
-def _save_finder(finder, suggestion: float, out_dir: Path) -> None:
+def _save_finder(finder, suggestion: float, rule: str, out_dir: Path) -> None:
     """Write lr_find.png with the chosen LR marked, and lr_find.json."""
     import matplotlib
 
@@ -174,7 +179,12 @@ def _save_finder(finder, suggestion: float, out_dir: Path) -> None:
     axis = figure.axes[0]
     losses = np.asarray(finder.results["loss"])
     lrs = np.asarray(finder.results["lr"])
-    axis.plot([suggestion], [np.interp(np.log10(suggestion), np.log10(lrs), losses)], "o", color="red", markersize=9, label=f"max_lr {suggestion:.3g}")
+    finite = np.isfinite(losses)
+    if rule == "minimum" and finite.any():
+        lowest = int(np.argmin(np.where(finite, losses, np.inf)))
+        axis.plot([lrs[lowest]], [losses[lowest]], "v", color="gray", markersize=8, label=f"lowest loss at {lrs[lowest]:.3g}")
+    marker_loss = np.interp(np.log10(suggestion), np.log10(lrs[finite]), losses[finite])
+    axis.plot([suggestion], [marker_loss], "o", color="red", markersize=9, label=f"max_lr {suggestion:.3g}: {RULE_DESCRIPTIONS[rule]}")
     axis.legend()
     axis.set_ylabel("loss (smoothed)")
     axis.set_title(f"LR range test: suggested max_lr = {suggestion:.3g}")

@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from litcifar.data.arrays import CLASSES
 from litcifar.errors import InvalidSettingError
 from litcifar.models import MODELS, count_parameters, create_model
 from litcifar.training.schedule import build_one_cycle
@@ -22,9 +23,8 @@ class CifarClassifier(pl.LightningModule):
     """Image classifier trained with One Cycle LR, stepped every batch.
 
     Args:
-        arch: network name, one of `litcifar.models.MODELS`.
+        arch: network: custom_resnet (the cifar10-fast ResNet-9) or resnet18.
         width: channel multiplier (1.0 is the published network).
-        num_classes: output classes.
         optimizer: "adam" (the classic recipe) or "sgd" (Nesterov momentum).
         max_lr: peak learning rate of the One Cycle schedule; None runs the LR range
             test before fit (the CLI does this) and uses its suggestion.
@@ -43,7 +43,6 @@ class CifarClassifier(pl.LightningModule):
         self,
         arch: str = "custom_resnet",
         width: float = 1.0,
-        num_classes: int = 10,
         optimizer: str = "adam",
         max_lr: float | None = None,
         weight_decay: float = 1e-4,
@@ -71,6 +70,7 @@ class CifarClassifier(pl.LightningModule):
             raise InvalidSettingError(f"div_factor and final_div_factor must be > 0, got {div_factor}, {final_div_factor}")
         self.save_hyperparameters()
         self.max_lr = max_lr
+        num_classes = len(CLASSES)
         self.net = create_model(arch, num_classes=num_classes, width=width)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)

@@ -1,0 +1,83 @@
+"""Cifar10DataModule: splits, stratification, loaders, and rejected settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from litcifar.data.datamodule import Cifar10DataModule, stratified_indices
+
+
+def _datamodule(cifar, **kwargs) -> Cifar10DataModule:
+    datamodule = Cifar10DataModule(num_workers=0, **kwargs)
+    datamodule.arrays = cifar
+    datamodule.setup("fit")
+    return datamodule
+
+
+def test_validation_defaults_to_test_set(cifar):
+    datamodule = _datamodule(cifar)
+    assert datamodule.validates_on_test_set
+    assert datamodule.val_set is datamodule.test_set
+    assert len(datamodule.train_set) == 50_000
+    assert len(datamodule.test_set) == 10_000
+
+
+def test_val_size_holds_out_stratified_images(cifar):
+    datamodule = _datamodule(cifar, val_size=1000)
+    assert not datamodule.validates_on_test_set
+    assert len(datamodule.val_set) == 1000
+    assert len(datamodule.train_set) == 49_000
+    assert np.bincount(datamodule.val_set.labels, minlength=10).tolist() == [100] * 10
+    train_rows = {image.tobytes() for image in datamodule.train_set.images[:: 7]}
+    assert not any(image.tobytes() in train_rows for image in datamodule.val_set.images)
+
+
+def test_train_subset_is_stratified(cifar):
+    datamodule = _datamodule(cifar, train_subset=2000, val_size=500)
+    assert len(datamodule.train_set) == 2000
+    assert np.bincount(datamodule.train_set.labels, minlength=10).tolist() == [200] * 10
+
+
+def test_stratified_indices_reproducible():
+    labels = np.repeat(np.arange(10), 50)
+    first = stratified_indices(labels, per_class=5, seed=3)
+    assert np.array_equal(first, stratified_indices(labels, per_class=5, seed=3))
+    assert not np.array_equal(first, stratified_indices(labels, per_class=5, seed=4))
+    assert np.bincount(labels[first]).tolist() == [5] * 10
+
+
+def test_loaders_yield_normalised_batches(cifar):
+    datamodule = _datamodule(cifar, batch_size=32, train_subset=100)
+    images, labels = next(iter(datamodule.train_dataloader()))
+    assert images.shape == (32, 3, 32, 32)
+    assert images.dtype == torch.float32
+    assert labels.dtype == torch.long
+    assert abs(float(images.mean())) < 0.5
+    test_images, _ = next(iter(datamodule.test_dataloader()))
+    assert test_images.shape == (32, 3, 32, 32)
+
+
+def test_last_train_batch_kept(cifar):
+    datamodule = _datamodule(cifar, batch_size=64, train_subset=100)
+    sizes = [len(labels) for _, labels in datamodule.train_dataloader()]
+    assert sizes == [64, 36]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"train_subset": 0}, "train_subset must be a multiple of 10 in 10..50000"),
+        ({"train_subset": 7}, "train_subset"),
+        ({"val_size": 50_000}, "val_size must be a multiple of 10 in 0..49990"),
+        ({"val_size": 5}, "val_size"),
+        ({"train_subset": 45_000, "val_size": 10_000}, "must not exceed 50000"),
+        ({"pad_mode": "mirror"}, "pad_mode"),
+    ],
+)
+def test_invalid_settings_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Cifar10DataModule(**kwargs)

@@ -109,7 +109,7 @@ def plot_gradcam(
     columns: int = 5,
     image_weight: float = 0.5,
 ) -> Figure:
-    """The misclassified grid with each image's Grad-CAM for the predicted class overlaid."""
+    """Draw the misclassified grid with each image's Grad-CAM for the predicted class overlaid."""
     overlays = overlay_heatmaps(images, heatmaps, image_weight) if len(images) else images
     return plot_image_grid(
         overlays, _titles(targets, predicted, confidence), columns, f"Grad-CAM for the predicted class ({layer})"

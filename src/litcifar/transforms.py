@@ -1,8 +1,8 @@
 """Albumentations pipelines for CIFAR-10 training and evaluation.
 
-Albumentations 2.x renamed the CoarseDropout and PadIfNeeded arguments; the 1.x names
-(`max_holes`, `max_height`, `fill_value`) are only warned about and then ignored, so this
-module uses the 2.x names and the tests pin the resulting behaviour.
+Albumentations 2.x renamed the CoarseDropout and PadIfNeeded arguments. It only warns
+about the 1.x names (`max_holes`, `max_height`, `fill_value`) and then ignores them, so
+this module uses the 2.x names and the tests pin the resulting behaviour.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def build_train_transform(
     With `normalize=True` the hole is cut after normalisation and filled with 0, which is
     the training-set mean exactly, and the output is a float CHW tensor. With
     `normalize=False` (for showing augmented images) the output stays uint8 HWC and the
-    hole holds the mean rounded to integers. `pad=0` or `cutout_size=0` drops that step.
+    hole contains the mean rounded to integers. `pad=0` or `cutout_size=0` drops that step.
     """
     if pad_mode not in PAD_MODES:
         raise InvalidSettingError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class AnalysisOptions:
-    """What the end-of-fit analysis draws.
+    """Settings of the end-of-fit analysis.
 
     Args:
         num_images: wrong predictions shown, the first N in test-set order.

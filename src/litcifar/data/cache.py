@@ -25,7 +25,8 @@ def write_cache(arrays: Cifar10Arrays, data_dir: Path) -> Path:
     """Write the arrays to `data_dir`, so that the final name appears only once the file is complete.
 
     The data goes to a temporary file in the same folder, is flushed to disk, then renamed
-    over the final name; an interrupted write leaves at most a stray temporary file.
+    over the final name. An exception removes the temporary file, and a killed process
+    leaves at most a stray `.partial` file, never a complete-looking cache.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)

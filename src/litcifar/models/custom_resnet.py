@@ -24,7 +24,7 @@ class ConvBlock(nn.Sequential):
 class ResidualStage(nn.Module):
     """A pooling conv block followed by an identity-skip residual block of two conv blocks.
 
-    The stage's output is the sum, so a hook on the stage itself sees the features the
+    The stage's output is the sum, so a hook on the stage itself receives the features the
     next layer uses; Grad-CAM targets the stage for that reason.
     """
 

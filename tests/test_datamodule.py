@@ -81,3 +81,28 @@ def test_last_train_batch_kept(cifar):
 def test_invalid_settings_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Cifar10DataModule(**kwargs)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_augmentation_follows_torch_seed(cifar, num_workers):
+    def first_batch(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        datamodule = Cifar10DataModule(num_workers=num_workers, batch_size=16, train_subset=100)
+        datamodule.arrays = cifar
+        datamodule.setup("fit")
+        return next(iter(datamodule.train_dataloader()))[0]
+
+    assert torch.equal(first_batch(0), first_batch(0))
+    assert not torch.equal(first_batch(0), first_batch(1))
+
+
+def test_workers_augment_differently(cifar):
+    datamodule = Cifar10DataModule(num_workers=2, batch_size=1, train_subset=10, pad=4, flip_p=0.5)
+    datamodule.arrays = cifar
+    datamodule.setup("fit")
+    datamodule.train_set.images = np.repeat(cifar.train_images[:1], 10, axis=0)  # one image, ten times
+    loader = torch.utils.data.DataLoader(
+        datamodule.train_set, batch_size=1, num_workers=2, worker_init_fn=datamodule.train_dataloader().worker_init_fn
+    )
+    outputs = [images[0] for images, _ in loader]  # items alternate between the two workers
+    assert not torch.equal(outputs[0], outputs[1])

@@ -36,6 +36,17 @@ class ArrayDataset(Dataset):
         return image, int(self.labels[index])
 
 
+def seed_worker_augmentation(worker_id: int) -> None:
+    """Seed the Albumentations pipeline of a loader worker from the worker's torch seed.
+
+    Albumentations 2.x draws from its own generator, seeded from OS entropy unless
+    Compose gets a seed, so global seeds alone leave augmentation unreproducible. The
+    worker's torch seed derives from the main process's torch RNG and differs per worker.
+    """
+    info = torch.utils.data.get_worker_info()
+    info.dataset.transform.set_random_seed(info.seed % 2**32)
+
+
 def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Pick `per_class` indices of every class at random (sorted), so class balance is kept."""
     rng = np.random.default_rng(seed)
@@ -163,6 +174,9 @@ class Cifar10DataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
+        if self.num_workers == 0:
+            # Loading in this process: seed the pipeline from the (seeded) torch RNG instead.
+            dataset.transform.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,))))
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -171,6 +185,7 @@ class Cifar10DataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=False,
+            worker_init_fn=seed_worker_augmentation if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:

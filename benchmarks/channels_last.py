@@ -1,7 +1,8 @@
 """Training step throughput of the custom ResNet in NCHW (contiguous) against NHWC (channels_last).
 
-One real normalised CIFAR-10 batch, forward + backward + Adam step, the two layouts
-alternating `--rounds` times in one process; the ratio of the medians is the result.
+Each step is forward, backward and an Adam step on one real normalised CIFAR-10 batch.
+The two layouts alternate `--rounds` times in one process, and the result is the ratio of
+the medians.
 
     python benchmarks/channels_last.py --width 0.25 --batch_size 256
 """

@@ -212,3 +212,15 @@ def test_cache_preferred_over_remote(cifar, tmp_path, monkeypatch):
 def test_data_dir_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LITCIFAR_DATA", str(tmp_path / "from-env"))
     assert cifar10_module.default_data_dir() == tmp_path / "from-env"
+
+
+def test_mirror_labels_not_json_rejected(tmp_path):
+    tarball = tmp_path / "labels.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        data = b"[6, 9, 9,"  # cut short
+        info = tarfile.TarInfo(sources.NPM_TEST_LABELS)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with tarfile.open(tarball, "r:gz") as tar:
+        with pytest.raises(DataVerificationError, match="test_lables.json: not a JSON list"):
+            sources._read_labels(tar, sources.NPM_TEST_LABELS, 10_000)

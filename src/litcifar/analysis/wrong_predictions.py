@@ -64,16 +64,16 @@ def draw_wrong_predictions(
     """Write misclassified.png and gradcam.png for the first `options.num_images` mistakes.
 
     `network` is the bare model (not the LightningModule), `test_images` the uint8 test
-    images in the same order as `predictions`. Returns a summary for metrics.json.
+    images in the same order as `predictions`. Returns the figures' settings for metrics.json.
     """
     wrong = predictions.misclassified_indices()
-    shown = wrong[: options.num_images]
+    shown_indices = wrong[: options.num_images]
     layer = options.layer or network.default_cam_layer
-    inputs = normalize_images(test_images[shown]) if len(shown) else torch.zeros(0, 3, 32, 32)
+    inputs = normalize_images(test_images[shown_indices]) if len(shown_indices) else torch.zeros(0, 3, 32, 32)
     display = denormalize(inputs.numpy())
-    targets = predictions.targets[shown]
-    predicted = predictions.predicted[shown]
-    confidence = predictions.confidence[shown]
+    targets = predictions.targets[shown_indices]
+    predicted = predictions.predicted[shown_indices]
+    confidence = predictions.confidence[shown_indices]
 
     figure = plot_misclassified(display, targets, predicted, confidence, columns=options.columns)
     save_figure(figure, out_dir / "misclassified.png")
@@ -83,5 +83,5 @@ def draw_wrong_predictions(
         display, heatmaps, targets, predicted, confidence, layer=layer, columns=options.columns, image_weight=options.image_weight
     )
     save_figure(figure, out_dir / "gradcam.png")
-    logger.info("drew %d of %d wrong predictions with %s on %s", len(shown), len(wrong), options.method, layer)
-    return {"misclassified": int(len(wrong)), "shown": int(len(shown)), "cam_layer": layer, "cam_method": options.method}
+    logger.info("drew %d of %d wrong predictions with %s on %s", len(shown_indices), len(wrong), options.method, layer)
+    return {"shown": int(len(shown_indices)), "cam_layer": layer, "cam_method": options.method}

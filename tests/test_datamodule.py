@@ -106,3 +106,35 @@ def test_workers_augment_differently(cifar):
     )
     outputs = [images[0] for images, _ in loader]  # items alternate between the two workers
     assert not torch.equal(outputs[0], outputs[1])
+
+
+def test_device_augment_serves_batches_without_workers(cifar):
+    datamodule = _datamodule(cifar, train_subset=1000, batch_size=300, device_augment=True)
+    assert datamodule.num_workers == 0
+    train = datamodule.train_dataloader()
+    assert len(train) == 4
+    batches = list(train)
+    assert [len(labels) for _, labels in batches] == [300, 300, 300, 100]
+    labels = torch.cat([labels for _, labels in batches])
+    assert sorted(labels.tolist()) == sorted(datamodule.train_set.labels.tolist())  # each image once per epoch
+    images, _ = batches[0]
+    assert images.shape == (300, 3, 32, 32) and images.dtype == torch.float32
+    assert abs(float(images.mean())) < 0.3  # normalised
+
+
+def test_device_augment_fit_runs_in_lightning(cifar, tmp_path):
+    import lightning.pytorch as pl
+
+    from litcifar.training.module import CifarClassifier
+
+    datamodule = _datamodule(cifar, train_subset=200, batch_size=50, device_augment=True)
+    model = CifarClassifier(width=0.125, max_lr=0.01)
+    trainer = pl.Trainer(
+        max_epochs=2, limit_val_batches=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step == 8
+    assert trainer.train_dataloader.sampler.epoch == 1  # Lightning set the epoch, as for a DistributedSampler
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

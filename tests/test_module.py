@@ -62,3 +62,57 @@ def test_channels_last_forward_matches_contiguous():
     images = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(a(images), b(images), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"logit_scale": 0.0}, "logit_scale"), ({"tta": "rotate"}, "unknown tta 'rotate'")])
+def test_invalid_evaluation_settings_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CifarClassifier(**kwargs)
+
+
+def test_logit_scale_multiplies_logits():
+    torch.manual_seed(0)
+    plain = CifarClassifier(width=0.125).eval()
+    scaled = CifarClassifier(width=0.125, logit_scale=0.125).eval()
+    scaled.load_state_dict(plain.state_dict())
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(scaled(images), 0.125 * plain(images))
+
+
+@pytest.mark.parametrize("arch", ["custom_resnet", "resnet18"])
+def test_flip_tta_is_mirror_invariant(arch):
+    torch.manual_seed(0)
+    model = CifarClassifier(arch=arch, width=0.125, tta="flip").eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        logits = model.evaluation_logits(images)
+        mirrored = model.evaluation_logits(images.flip(-1))
+        single = model(images)
+    torch.testing.assert_close(logits, mirrored, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(logits, single, atol=1e-4)  # the mirror view changed the answer
+
+
+def test_flip_shift_tta_averages_six_views():
+    torch.manual_seed(0)
+    model = CifarClassifier(width=0.125, tta="flip_shift").eval()
+    images = torch.randn(2, 3, 32, 32)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
+    views = [images, padded[..., 2:, 2:], padded[..., :32, :32]]
+    with torch.no_grad():
+        per_view = [0.5 * (model(v) + model(v.flip(-1))) for v in views]
+        expected = 0.5 * per_view[0] + 0.25 * (per_view[1] + per_view[2])
+        torch.testing.assert_close(model.evaluation_logits(images), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_test_step_keeps_probabilities_with_tta():
+    torch.manual_seed(0)
+    model = CifarClassifier(width=0.125, tta="flip").eval()
+    images, targets = torch.randn(5, 3, 32, 32), torch.arange(5)
+    model.on_test_epoch_start()
+    with torch.no_grad():
+        model.test_step((images, targets), 0)
+        expected = model.evaluation_logits(images).softmax(dim=1)
+    probs, kept_targets = model.test_predictions()
+    torch.testing.assert_close(probs, expected)
+    assert torch.equal(kept_targets, targets)

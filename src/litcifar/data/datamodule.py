@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from litcifar.data.arrays import NUM_TRAIN, Cifar10Arrays
 from litcifar.data.cifar10 import default_data_dir, load_cifar10
+from litcifar.data.device_augment import DeviceBatches
 from litcifar.errors import InvalidSettingError
 from litcifar.transforms import build_eval_transform, build_train_transform
 
@@ -86,6 +87,10 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: side of the one square hole in pixels; 0 disables cutout.
         flip_p: probability of a horizontal flip.
         seed: seed of the stratified picks (not of the augmentation).
+        device_augment: keep the uint8 images on the training device and augment whole
+            batches there (`litcifar.data.device_augment`), with no loader workers; the
+            fast path on a GPU. False (default) augments each image with Albumentations
+            in loader workers.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: int = 8,
         flip_p: float = 0.5,
         seed: int = 0,
+        device_augment: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -126,6 +132,8 @@ class Cifar10DataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
+        if device_augment:
+            self.num_workers = 0  # batches are made on the device; workers would sit idle
         # build_train_transform validates pad, pad_mode, flip_p and cutout_size.
         self.train_transform = build_train_transform(pad=pad, pad_mode=pad_mode, flip_p=flip_p, cutout_size=cutout_size)
         self.eval_transform = build_eval_transform()
@@ -173,9 +181,11 @@ class Cifar10DataModule(pl.LightningDataModule):
             self.num_workers,
         )
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ArrayDataset | None, shuffle: bool) -> DataLoader | DeviceBatches:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
+        if self.hparams.device_augment:
+            return self._device_batches(dataset, augment=shuffle)
         if self.num_workers == 0:
             # Loading in this process: seed the pipeline from the (seeded) torch RNG instead.
             dataset.transform.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,))))
@@ -188,6 +198,26 @@ class Cifar10DataModule(pl.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             drop_last=False,
             worker_init_fn=seed_worker_augmentation if self.num_workers > 0 else None,
+        )
+
+    def _device_batches(self, dataset: ArrayDataset, augment: bool) -> DeviceBatches:
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        hp = self.hparams
+        return DeviceBatches(
+            dataset.images,
+            dataset.labels,
+            self.batch_size,
+            device,
+            augment=augment,
+            pad=hp.pad,
+            pad_mode=hp.pad_mode,
+            flip_p=hp.flip_p,
+            cutout_size=hp.cutout_size,
+            seed=int(torch.randint(0, 2**31 - 1, (1,))),  # from the seeded torch RNG, like the loader workers
+            rank=rank,
+            world_size=world_size,
         )
 
     def train_dataloader(self) -> DataLoader:

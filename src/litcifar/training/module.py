@@ -13,6 +13,7 @@ from litcifar.data.arrays import CLASSES
 from litcifar.errors import InvalidSettingError
 from litcifar.models import MODELS, count_parameters, create_model
 from litcifar.training.schedule import build_one_cycle
+from litcifar.training.tta import TTA_MODES, tta_logits
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ class CifarClassifier(pl.LightningModule):
         final_div_factor: final LR = initial LR / final_div_factor.
         channels_last: keep weights and inputs in NHWC layout; faster convolutions on
             CPU (see docs/benchmarks.md) and on tensor-core GPUs.
+        logit_scale: multiply the logits by this before the loss and softmax;
+            cifar10-fast uses 0.125 with SGD, which keeps early updates small.
+        tta: test-time augmentation for validation, test and predict: none, flip
+            (2 passes) or flip_shift (6 passes); see `litcifar.training.tta`.
+        compile: compile the network with `torch.compile` when training starts
+            (slow first steps, faster later ones; needs a C++ compiler on CPU).
     """
 
     def __init__(
@@ -52,6 +59,9 @@ class CifarClassifier(pl.LightningModule):
         div_factor: float = 100.0,
         final_div_factor: float = 100.0,
         channels_last: bool = True,
+        logit_scale: float = 1.0,
+        tta: str = "none",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if arch not in MODELS:
@@ -68,6 +78,10 @@ class CifarClassifier(pl.LightningModule):
             raise InvalidSettingError(f"pct_start must be in (0, 1), got {pct_start}")
         if div_factor <= 0 or final_div_factor <= 0:
             raise InvalidSettingError(f"div_factor and final_div_factor must be > 0, got {div_factor}, {final_div_factor}")
+        if not logit_scale > 0:
+            raise InvalidSettingError(f"logit_scale must be greater than 0 (1.0 leaves the logits as they are), got {logit_scale}")
+        if tta not in TTA_MODES:
+            raise InvalidSettingError(f"unknown tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
         self.save_hyperparameters()
         self.max_lr = max_lr
         num_classes = len(CLASSES)
@@ -84,7 +98,19 @@ class CifarClassifier(pl.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images)
+        logits = self.net(images)
+        if self.hparams.logit_scale != 1.0:
+            logits = logits * self.hparams.logit_scale
+        return logits
+
+    def evaluation_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for validation, test and predict, with the configured test-time augmentation."""
+        return tta_logits(self, images, self.hparams.tta)
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            self.net.compile()  # in place: parameter names and Grad-CAM layer names stay the same
+            self._compiled = True
 
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, label_smoothing=self.hparams.label_smoothing)
@@ -101,7 +127,7 @@ class CifarClassifier(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch
-        logits = self(images)
+        logits = self.evaluation_logits(images)
         self.val_acc(logits, targets)
         self.log("val_loss", self._loss(logits, targets), prog_bar=True, batch_size=len(targets), sync_dist=True)
         self.log("val_acc", self.val_acc, prog_bar=True)
@@ -112,7 +138,7 @@ class CifarClassifier(pl.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch
-        logits = self(images)
+        logits = self.evaluation_logits(images)
         self.test_acc(logits, targets)
         self.log("test_loss", self._loss(logits, targets), batch_size=len(targets), sync_dist=True)
         self.log("test_acc", self.test_acc)
@@ -129,7 +155,7 @@ class CifarClassifier(pl.LightningModule):
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).float().softmax(dim=1)
+        return self.evaluation_logits(images).float().softmax(dim=1)
 
     def configure_optimizers(self):
         # The LR range test calls this too and overrides the LR and schedule it returns,

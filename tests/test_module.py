@@ -116,3 +116,16 @@ def test_test_step_keeps_probabilities_with_tta():
     probs, kept_targets = model.test_predictions()
     torch.testing.assert_close(probs, expected)
     assert torch.equal(kept_targets, targets)
+
+
+@pytest.mark.slow
+def test_compiled_network_keeps_names_and_outputs():
+    torch.manual_seed(0)
+    compiled = CifarClassifier(width=0.125, compile=True).eval()
+    eager = CifarClassifier(width=0.125).eval()
+    eager.load_state_dict(compiled.state_dict())
+    compiled.configure_model()
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints stay loadable without compile
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(images), eager(images), rtol=1e-4, atol=1e-4)

@@ -28,6 +28,7 @@ from litcifar.errors import InvalidSettingError
 from litcifar.run_folder import create_run_folder, write_json
 from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
 from litcifar.training.module import CifarClassifier
+from litcifar.training.precision import precision_advice
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
 
 logger = logging.getLogger("litcifar")
@@ -152,6 +153,9 @@ class LitcifarCLI(LightningCLI):
     def before_fit(self) -> None:
         logger.info("device: %s", describe_device(self.trainer))
         logger.info("model: %s", self.model.describe())
+        advice = precision_advice(self.trainer.strategy.root_device.type, self.trainer.precision)
+        if advice:
+            logger.warning(advice)
         ckpt_path = self._get(self.config, "ckpt_path")
         if self.model.max_lr is None and ckpt_path and Path(ckpt_path).is_file():
             saved = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("max_lr")

@@ -1,8 +1,8 @@
-"""Training step throughput of the custom ResNet in NCHW (contiguous) against NHWC (channels_last).
+"""Throughput of the custom ResNet in NCHW (contiguous) against NHWC (channels_last).
 
-Each step is forward, backward and an Adam step on one real normalised CIFAR-10 batch.
-The two layouts alternate `--rounds` times in one process, and the result is the ratio of
-the medians.
+Training: each step is forward, backward and an Adam step on one real normalised
+CIFAR-10 batch. Inference: forward passes in eval mode without gradients. The two layouts
+alternate `--rounds` times in one process, and each result is the ratio of the medians.
 
     python benchmarks/channels_last.py --width 0.25 --batch_size 256
 """
@@ -43,6 +43,20 @@ def images_per_second(images: torch.Tensor, labels: torch.Tensor, width: float, 
     return len(labels) * steps / (time.perf_counter() - start)
 
 
+def inference_images_per_second(images: torch.Tensor, width: float, channels_last: bool, steps: int) -> float:
+    """Return eval-mode forward images/s over `steps` batches after 2 untimed ones."""
+    torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = create_model("custom_resnet", width=width).to(memory_format=layout).eval()
+    images = images.contiguous(memory_format=layout)
+    with torch.inference_mode():
+        for step in range(2 + steps):
+            if step == 2:
+                start = time.perf_counter()
+            model(images)
+    return len(images) * steps / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=0.25, help="channel multiplier of the custom ResNet")
@@ -55,9 +69,12 @@ def main() -> None:
     images = normalize_images(arrays.train_images[: args.batch_size])
     labels = torch.as_tensor(arrays.train_labels[: args.batch_size], dtype=torch.long)
     contiguous, channels_last = [], []
+    inference: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         contiguous.append(images_per_second(images, labels, args.width, False, args.steps))
         channels_last.append(images_per_second(images, labels, args.width, True, args.steps))
+        for layout in (False, True):
+            inference[layout].append(inference_images_per_second(images, args.width, layout, args.steps))
     print(json.dumps({
         "width": args.width,
         "batch_size": args.batch_size,
@@ -65,6 +82,11 @@ def main() -> None:
         "contiguous_images_per_s": [round(v, 1) for v in contiguous],
         "channels_last_images_per_s": [round(v, 1) for v in channels_last],
         "channels_last_over_contiguous": round(statistics.median(channels_last) / statistics.median(contiguous), 3),
+        "inference_contiguous_images_per_s": [round(v, 1) for v in inference[False]],
+        "inference_channels_last_images_per_s": [round(v, 1) for v in inference[True]],
+        "inference_channels_last_over_contiguous": round(
+            statistics.median(inference[True]) / statistics.median(inference[False]), 3
+        ),
     }, indent=2))
 
 

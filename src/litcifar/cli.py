@@ -40,6 +40,11 @@ TRAINER_DEFAULTS = {
 }
 
 
+# Model settings that only change how a network is run, not what it learned: a value set on
+# the command line or in --config wins over the one saved in a --ckpt_path checkpoint.
+RUNTIME_MODEL_SETTINGS = ("tta", "compile", "channels_last")
+
+
 class FitOnlySaveConfigCallback(SaveConfigCallback):
     """Save the resolved config into the run folder for `fit`; other subcommands make no run folder."""
 
@@ -100,6 +105,19 @@ class LitcifarCLI(LightningCLI):
         parser.add_argument("--runs_dir", type=str, default="runs", help="Folder under which each fit creates a new run folder.")
         parser.add_class_arguments(AnalysisOptions, "analysis")
         parser.add_class_arguments(LrFinderOptions, "lr_find")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning lets the checkpoint's hyperparameters override every --model.* value; keep
+        # the runtime settings the user changed from their defaults, such as --model.tta flip.
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return super()._parse_ckpt_path()
+        model_config = self.config[subcommand]["model"]
+        defaults = self._parser(subcommand).get_defaults()["model"]
+        chosen = {key: model_config[key] for key in RUNTIME_MODEL_SETTINGS if model_config[key] != defaults[key]}
+        super()._parse_ckpt_path()
+        for key, value in chosen.items():
+            self.config[subcommand]["model"][key] = value
 
     def instantiate_trainer(self, **kwargs):
         callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]

@@ -38,6 +38,8 @@ def test_recipe_runs_on_cpu_budget(cifar, tmp_path, recipe):
     run_dir = Path(tmp_path, result.stdout.strip().splitlines()[-1].removeprefix("run: "))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["optimizer"] == "sgd"
+    assert metrics["tta"] == "flip"
+    assert metrics["precision"] == "32-true"
     assert metrics["steps"] == 10
     assert metrics["test_images"] == 400
     assert "lr_find_seconds" in metrics

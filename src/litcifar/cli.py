@@ -213,6 +213,8 @@ class LitcifarCLI(LightningCLI):
             "num_parameters": self.model.num_parameters,
             "optimizer": self.model.hparams.optimizer,
             "max_lr": self.model.max_lr,
+            "tta": self.model.hparams.tta,
+            "precision": str(self.trainer.precision),
             "batch_size": self.datamodule.batch_size,
             "train_images": len(self.datamodule.train_set),
             "test_images": len(predictions.targets),

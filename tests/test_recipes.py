@@ -55,3 +55,24 @@ def test_bf16_on_cpu_warns(cifar, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "precision bf16-mixed on a CPU trains about 20x slower" in result.stderr
+
+
+@pytest.mark.slow
+def test_ema_weights_saved_in_checkpoint(cifar, tmp_path):
+    import torch
+
+    early_ema = tmp_path / "ema.yaml"
+    early_ema.write_text(
+        "trainer:\n"
+        "  callbacks:\n"
+        "    - class_path: lightning.pytorch.callbacks.EMAWeightAveraging\n"
+        "      init_args: {decay: 0.5, update_starting_at_step: 2}\n"
+    )
+    result = run_cli("fit", "--config", str(REPO / "configs" / "best.yaml"), "--config", str(early_ema), *CPU_BUDGET, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = Path(tmp_path, result.stdout.strip().splitlines()[-1].removeprefix("run: "))
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    # 10 optimizer steps (indices 0-9), averaged from index 2: 8 updates. At the end of the fit
+    # Lightning copies the average into the model, so the checkpoint serves the averaged weights.
+    assert int(checkpoint["averaging_state"]["n_averaged"]) == 8
+    assert torch.equal(checkpoint["state_dict"]["net.fc.weight"], checkpoint["current_model_state"]["net.fc.weight"])

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from litcifar.data.arrays import NUM_TRAIN, Cifar10Arrays
 from litcifar.data.cifar10 import default_data_dir, load_cifar10
+from litcifar.data.sampling import EpochSeededSampler
 from litcifar.errors import InvalidSettingError
 from litcifar.transforms import build_eval_transform, build_train_transform
 
@@ -31,20 +32,13 @@ class ArrayDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int | None]) -> tuple[torch.Tensor, int]:
+        # EpochSeededSampler yields (index, seed) and gives a seed with each batch's first image.
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        if seed is not None:
+            self.transform.set_random_seed(seed)
         image = self.transform(image=self.images[index])["image"]
         return image, int(self.labels[index])
-
-
-def seed_worker_augmentation(worker_id: int) -> None:
-    """Seed the Albumentations pipeline of a loader worker from the worker's torch seed.
-
-    Albumentations 2.x draws from its own generator, seeded from OS entropy unless
-    Compose gets a seed, so global seeds alone leave augmentation unreproducible. The
-    worker's torch seed derives from the main process's torch RNG and differs per worker.
-    """
-    info = torch.utils.data.get_worker_info()
-    info.dataset.transform.set_random_seed(info.seed % 2**32)
 
 
 def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -134,6 +128,9 @@ class Cifar10DataModule(pl.LightningDataModule):
         self.train_set: ArrayDataset | None = None
         self.val_set: ArrayDataset | None = None
         self.test_set: ArrayDataset | None = None
+        self.train_sampler: EpochSeededSampler | None = None
+        # (epoch, batches already trained in it), set when a fit resumes from a checkpoint
+        self.resume_position: tuple[int, int] | None = None
 
     @property
     def validates_on_test_set(self) -> bool:
@@ -173,31 +170,35 @@ class Cifar10DataModule(pl.LightningDataModule):
             self.num_workers,
         )
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, sampler: EpochSeededSampler | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
-        if self.num_workers == 0:
-            # Loading in this process: seed the pipeline from the (seeded) torch RNG instead.
-            dataset.transform.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,))))
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=False,
-            worker_init_fn=seed_worker_augmentation if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        # Order and augmentation follow (seed, epoch), where the seed is seed_everything's (0 without one).
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        self.train_sampler = EpochSeededSampler(self.train_set, batch_size=self.batch_size, seed=seed)
+        if self.resume_position is not None:
+            epoch, batches_done = self.resume_position
+            self.train_sampler.set_epoch(epoch)
+            self.train_sampler.skip_batches(batches_done)
+            self.resume_position = None
+        return self._loader(self.train_set, self.train_sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set)

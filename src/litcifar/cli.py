@@ -2,20 +2,23 @@
 
 `litcifar fit` creates a new run folder, runs the LR range test when --model.max_lr is
 not given, trains, tests the last weights, draws the wrong predictions with Grad-CAM,
-writes metrics.json and prints `run: <folder>` as its last line.
+writes metrics.json and prints `run: <folder>` as its last line. `--ckpt_path last` or
+a checkpoint inside a run folder resumes that run in its own folder (see
+litcifar.training.resume).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from litcifar.analysis.gradcam import check_cam_layer
 from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
@@ -26,11 +29,19 @@ from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.errors import InvalidSettingError
 from litcifar.run_folder import create_run_folder, write_json
+from litcifar.training.checkpoint import SafeAtomicCheckpointIO, check_requested_network, read_checkpoint
+from litcifar.training.finite_guard import FiniteTrainingGuard, KeepGoodCheckpoint, NonFiniteTrainingError
 from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
 from litcifar.training.module import CifarClassifier
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
+from litcifar.training.resume import CSV_ROWS_KEY, ResumableCSVLogger, ResumeState, find_last_checkpoint, run_folder_of
 
 logger = logging.getLogger("litcifar")
+
+# The run folder of this fit, set by the first process; DDP ranks started by Lightning
+# inherit it, so all ranks write into one folder. Set it by hand for ranks started by
+# SLURM or torchrun.
+RUN_DIR_ENV = "LITCIFAR_RUN_DIR"
 
 # The reference recipe's trainer settings; the model and data defaults hold the rest.
 TRAINER_DEFAULTS = {
@@ -80,6 +91,14 @@ def warn_without_checkpoint(ckpt_path: str | None, subcommand: str) -> None:
         logger.warning("no --ckpt_path given: %s runs on an untrained model", subcommand)
 
 
+def next_free_name(folder: Path, stem: str, suffix: str) -> str:
+    """Return `stem-1<suffix>`, `stem-2<suffix>`... the first that does not exist in folder."""
+    number = 1
+    while (folder / f"{stem}-{number}{suffix}").exists():
+        number += 1
+    return f"{stem}-{number}{suffix}"
+
+
 def create_run_folder_or_explain(root: str, label: str) -> Path:
     try:
         return create_run_folder(root, label)
@@ -97,30 +116,66 @@ class LitcifarCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--runs_dir", type=str, default="runs", help="Folder under which each fit creates a new run folder.")
+        parser.add_argument(
+            "--checkpoint_every_n_steps",
+            type=int,
+            default=0,
+            help="Also write checkpoints/last.ckpt every N training steps; 0 writes it at the end of each epoch only.",
+        )
         parser.add_class_arguments(AnalysisOptions, "analysis")
         parser.add_class_arguments(LrFinderOptions, "lr_find")
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve `--ckpt_path last`, then load the checkpoint safely before Lightning reads its hyperparameters."""
+        self.resume_checkpoint: dict | None = None
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            section = self.config[subcommand]
+            if section.get("ckpt_path") == "last":
+                section.ckpt_path = str(find_last_checkpoint(section.get("runs_dir", "runs")))
+                logger.info("--ckpt_path last: %s", section.ckpt_path)
+            ckpt_path = section.get("ckpt_path")
+            check_ckpt_path(ckpt_path)
+            if ckpt_path and Path(ckpt_path).is_file():
+                self.resume_checkpoint = read_checkpoint(ckpt_path)
+                check_requested_network(section.get("model"), self.resume_checkpoint, ckpt_path)
+        super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs):
         callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         self.run_dir: Path | None = None
-        check_ckpt_path(self._get(self.config_init, "ckpt_path"))
+        config["plugins"] = [*(config.get("plugins") or []), SafeAtomicCheckpointIO()]
         if self.subcommand == "fit":
             self._check_fit_settings(config)
-            self.run_dir = create_run_folder_or_explain(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+            self.run_dir = self._choose_run_folder()
             LitcifarCLI.created_run_dir = self.run_dir
             logger.info("run folder: %s", self.run_dir)
             config["default_root_dir"] = str(self.run_dir)
+            keep_rows = (self.resume_checkpoint or {}).get(CSV_ROWS_KEY, 0) if self.resuming_in_place else 0
             if config.get("logger") in (None, True):
                 config["logger"] = [
-                    CSVLogger(save_dir=self.run_dir, name="", version=""),
+                    ResumableCSVLogger(save_dir=self.run_dir, name="", version="", keep_rows=keep_rows),
                     TensorBoardLogger(save_dir=self.run_dir, name="tensorboard", version=""),
                 ]
+            every_n_steps = self._get(self.config_init, "checkpoint_every_n_steps")
+            if every_n_steps < 0:
+                raise InvalidSettingError(f"checkpoint_every_n_steps must be >= 0 (0 saves at epoch ends only), got {every_n_steps}")
             callbacks += [
-                ModelCheckpoint(dirpath=self.run_dir / "checkpoints", save_last=True, save_top_k=0, save_on_exception=True),
+                KeepGoodCheckpoint(
+                    dirpath=self.run_dir / "checkpoints",
+                    save_last=True,
+                    save_top_k=0,
+                    save_on_exception=True,
+                    every_n_train_steps=every_n_steps or None,
+                ),
+                FiniteTrainingGuard(),
+                ResumeState(),
                 LearningRateMonitor(logging_interval="step"),
                 FitTimeEstimate(),
             ]
+            if self.resuming_in_place:
+                self.save_config_kwargs["config_filename"] = next_free_name(self.run_dir, "config-resume", ".yaml")
         else:
             # validate / test / predict print their results and write nothing
             if config.get("logger") is None:
@@ -131,13 +186,33 @@ class LitcifarCLI(LightningCLI):
             callbacks.append(FitProgressBar())
         return self._instantiate_trainer(config, callbacks)
 
+    @property
+    def resuming_in_place(self) -> bool:
+        ckpt_path = self._get(self.config_init, "ckpt_path")
+        return bool(ckpt_path) and run_folder_of(ckpt_path) is not None
+
+    def _choose_run_folder(self) -> Path:
+        """Return the shared folder of a DDP rank, the folder of the run being resumed, or a new run folder."""
+        shared = os.environ.get(RUN_DIR_ENV)
+        if shared:
+            Path(shared).mkdir(parents=True, exist_ok=True)
+            return Path(shared)
+        ckpt_path = self._get(self.config_init, "ckpt_path")
+        run_dir = run_folder_of(ckpt_path) if ckpt_path else None
+        if run_dir is not None:
+            logger.info("resuming the run in %s from %s", run_dir, ckpt_path)
+        else:
+            run_dir = create_run_folder_or_explain(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+        os.environ[RUN_DIR_ENV] = str(run_dir)  # read by the DDP ranks Lightning starts later
+        return run_dir
+
     def _check_fit_settings(self, config: dict) -> None:
         """Fail on settings that would only break after training, before any run folder exists."""
         check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
         analysis: AnalysisOptions = self._get(self.config_init, "analysis")
         check_cam_layer(self.model.net, analysis.layer or self.model.net.default_cam_layer)
         # Obtain and verify the data now, so a missing or corrupt dataset leaves no run folder.
-        # NOTE: under DDP every rank runs this, and also creates its own run folder below.
+        # Under DDP every rank runs this; ranks started by Lightning find the cache rank 0 wrote.
         self.datamodule.prepare_data()
 
     def before_validate(self) -> None:
@@ -152,10 +227,8 @@ class LitcifarCLI(LightningCLI):
     def before_fit(self) -> None:
         logger.info("device: %s", describe_device(self.trainer))
         logger.info("model: %s", self.model.describe())
-        ckpt_path = self._get(self.config, "ckpt_path")
-        if self.model.max_lr is None and ckpt_path and Path(ckpt_path).is_file():
-            saved = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("max_lr")
-            self.model.max_lr = saved
+        if self.model.max_lr is None and self.resume_checkpoint is not None:
+            self.model.max_lr = self.resume_checkpoint.get("max_lr")  # the LR finder's result, not searched again
         self.lr_find_seconds = 0.0
         if self.model.max_lr is None:
             start = time.monotonic()
@@ -212,6 +285,11 @@ class LitcifarCLI(LightningCLI):
         write_json(run_dir / "metrics.json", record)
 
 
+def is_first_process() -> bool:
+    """Return False in the extra processes of a multi-process run (DDP ranks other than 0)."""
+    return all(int(os.environ.get(name, 0)) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[litcifar] %(message)s"))
@@ -229,6 +307,7 @@ def main(args: list[str] | None = None) -> None:
     """
     configure_logging()
     LitcifarCLI.created_run_dir = None
+    inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     try:
         LitcifarCLI(
             CifarClassifier,
@@ -244,12 +323,14 @@ def main(args: list[str] | None = None) -> None:
     except InvalidSettingError as error:
         print(f"litcifar: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    except (DataNotFoundError, DataVerificationError) as error:
+    except (DataNotFoundError, DataVerificationError, NonFiniteTrainingError) as error:
         print(f"litcifar: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
+        if inherited_run_dir is None:
+            os.environ.pop(RUN_DIR_ENV, None)  # the next fit in this process gets a new folder
         run_dir = LitcifarCLI.created_run_dir
-        if run_dir is not None:
+        if run_dir is not None and is_first_process():
             sys.stdout.flush()
             print(f"run: {run_dir}", flush=True)
 

@@ -7,16 +7,19 @@ import logging
 import lightning.pytorch as pl
 import torch
 from torch.nn import functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from litcifar.data.arrays import CLASSES
 from litcifar.errors import InvalidSettingError
 from litcifar.models import MODELS, count_parameters, create_model
+from litcifar.training.checkpoint import check_state_dict_fits
 from litcifar.training.schedule import build_one_cycle
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
+TRAIN_EPOCH_METRICS = ("train_acc", "train_loss")
 
 
 class CifarClassifier(pl.LightningModule):
@@ -75,7 +78,9 @@ class CifarClassifier(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.num_parameters = count_parameters(self.net)
+        self.net_num_classes = num_classes
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.train_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self._test_probs: list[torch.Tensor] = []
@@ -95,7 +100,8 @@ class CifarClassifier(pl.LightningModule):
         loss = self._loss(logits, targets)
         self.train_acc(logits, targets)
         self.log("loss", loss, prog_bar=True, logger=False)  # per-step value in the progress bar
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.train_loss(loss.detach(), weight=len(targets))
+        self.log("train_loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -164,10 +170,29 @@ class CifarClassifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["max_lr"] = self.max_lr  # the LR finder's choice, not in the init hyperparameters
+        # The epoch's running training metrics, so a fit resumed mid-epoch reports the whole epoch.
+        checkpoint["train_metric_states"] = {
+            name: {key: value.detach().clone() for key, value in getattr(self, name).metric_state.items()}
+            for name in TRAIN_EPOCH_METRICS
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning calls this before loading the weights, so a foreign network fails with both names.
+        if "state_dict" in checkpoint:
+            path = getattr(self._trainer, "ckpt_path", None) or "(in memory)"
+            check_state_dict_fits(self, checkpoint, path, self.describe_network())
         if checkpoint.get("max_lr") is not None:
             self.max_lr = checkpoint["max_lr"]
+        for name, states in checkpoint.get("train_metric_states", {}).items():
+            if name in TRAIN_EPOCH_METRICS:
+                metric = getattr(self, name)
+                for key, value in states.items():
+                    setattr(metric, key, value.to(metric.device))
+                metric._update_count = 1  # torchmetrics computes only after an update
+
+    def describe_network(self) -> str:
+        """Return e.g. "custom_resnet (width 0.25) with 10 classes", as checkpoint errors name networks."""
+        return f"{self.hparams.arch} (width {self.hparams.width:g}) with {self.net_num_classes} classes"
 
     def describe(self) -> str:
         """Return a one-line summary: architecture, width and parameter count."""

@@ -147,6 +147,9 @@ class LitcifarCLI(LightningCLI):
         self.run_dir: Path | None = None
         config["plugins"] = [*(config.get("plugins") or []), SafeAtomicCheckpointIO()]
         if self.subcommand == "fit":
+            every_n_steps = self._get(self.config_init, "checkpoint_every_n_steps")
+            if every_n_steps < 0:
+                raise InvalidSettingError(f"checkpoint_every_n_steps must be >= 0 (0 saves at epoch ends only), got {every_n_steps}")
             self._check_fit_settings(config)
             self.run_dir = self._choose_run_folder()
             LitcifarCLI.created_run_dir = self.run_dir
@@ -158,9 +161,6 @@ class LitcifarCLI(LightningCLI):
                     ResumableCSVLogger(save_dir=self.run_dir, name="", version="", keep_rows=keep_rows),
                     TensorBoardLogger(save_dir=self.run_dir, name="tensorboard", version=""),
                 ]
-            every_n_steps = self._get(self.config_init, "checkpoint_every_n_steps")
-            if every_n_steps < 0:
-                raise InvalidSettingError(f"checkpoint_every_n_steps must be >= 0 (0 saves at epoch ends only), got {every_n_steps}")
             callbacks += [
                 KeepGoodCheckpoint(
                     dirpath=self.run_dir / "checkpoints",

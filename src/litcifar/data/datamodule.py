@@ -53,6 +53,23 @@ def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(picked))
 
 
+def check_data_dir(data_dir: Path) -> None:
+    """Raise InvalidSettingError unless data_dir is a readable folder, or can be created to fetch the data into."""
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not a folder: give the folder that holds the CIFAR-10 cache or cifar-10-batches-py/")
+        if not os.access(data_dir, os.R_OK | os.X_OK):
+            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not readable by this user: fix its permissions or give another folder")
+        return
+    parent = data_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidSettingError(
+            f"data_dir {str(data_dir)!r} does not exist and cannot be created in {str(parent)!r}: give a writable folder"
+        )
+
+
 def default_num_workers() -> int:
     """One loader process per spare core, at most 8; 0 (load in the main process) on a single core.
 
@@ -80,6 +97,8 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: side of the one square hole in pixels; 0 disables cutout.
         flip_p: probability of a horizontal flip.
         seed: seed of the stratified picks (not of the augmentation).
+        rebuild_cache: ignore the cache in data_dir and rebuild it from the official
+            batches or a download, for a cache that failed verification.
     """
 
     def __init__(
@@ -94,6 +113,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: int = 8,
         flip_p: float = 0.5,
         seed: int = 0,
+        rebuild_cache: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -118,6 +138,7 @@ class Cifar10DataModule(pl.LightningDataModule):
 
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        check_data_dir(self.data_dir)
         self.batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         # build_train_transform validates pad, pad_mode, flip_p and cutout_size.
@@ -140,7 +161,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         # Lightning calls this on one process per node: fetch and cache here, so ranks do
         # not race. Keeping the arrays spares setup() a second verification in one process.
         if self.arrays is None:
-            self.arrays = load_cifar10(self.data_dir)
+            self.arrays = load_cifar10(self.data_dir, rebuild_cache=self.hparams.rebuild_cache)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

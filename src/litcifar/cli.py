@@ -28,6 +28,7 @@ from litcifar.data.arrays import DataVerificationError
 from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.errors import InvalidSettingError
+from litcifar.predict_cli import run_predict
 from litcifar.run_folder import create_run_folder, write_json
 from litcifar.training.checkpoint import SafeAtomicCheckpointIO, check_requested_network, read_checkpoint
 from litcifar.training.finite_guard import FiniteTrainingGuard, KeepGoodCheckpoint, NonFiniteTrainingError
@@ -113,6 +114,11 @@ class LitcifarCLI(LightningCLI):
 
     model: CifarClassifier
     datamodule: Cifar10DataModule
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # `litcifar predict` classifies image files (litcifar.predict_cli), not the datamodule.
+        return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--runs_dir", type=str, default="runs", help="Folder under which each fit creates a new run folder.")
@@ -221,9 +227,6 @@ class LitcifarCLI(LightningCLI):
     def before_test(self) -> None:
         warn_without_checkpoint(self._get(self.config, "ckpt_path"), "test")
 
-    def before_predict(self) -> None:
-        warn_without_checkpoint(self._get(self.config, "ckpt_path"), "predict")
-
     def before_fit(self) -> None:
         logger.info("device: %s", describe_device(self.trainer))
         logger.info("model: %s", self.model.describe())
@@ -306,6 +309,13 @@ def main(args: list[str] | None = None) -> None:
     with a one-line message; other exceptions keep their traceback.
     """
     configure_logging()
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["predict"]:
+        try:
+            raise SystemExit(run_predict(argv[1:]))
+        except InvalidSettingError as error:
+            print(f"litcifar: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     LitcifarCLI.created_run_dir = None
     inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     try:

@@ -237,6 +237,8 @@ class LitcifarCLI(LightningCLI):
             start = time.monotonic()
             options = self._get(self.config_init, "lr_find")
             find_max_lr(self.trainer, self.model, self.datamodule, options, self.run_dir)
+            # Each DDP rank searched on its own shard; all train with rank 0's choice.
+            self.model.max_lr = self.trainer.strategy.broadcast(self.model.max_lr, src=0)
             self.lr_find_seconds = time.monotonic() - start
         logger.info("max_lr: %.4g (One Cycle, peak at %.0f%% of the steps)", self.model.max_lr, 100 * self.model.hparams.pct_start)
         self.fit_start = time.monotonic()

@@ -22,6 +22,23 @@ OPTIMIZERS = ("adam", "sgd")
 TRAIN_EPOCH_METRICS = ("train_acc", "train_loss")
 
 
+def gather_in_dataset_order(
+    module: pl.LightningModule, probs: torch.Tensor, targets: torch.Tensor, dataset_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather every rank's test outputs and put them back in dataset order.
+
+    Lightning gives each rank a DistributedSampler without shuffling, so rank r holds
+    items r, r + W, r + 2W... and every rank holds the same count (the last items repeat
+    to pad). Interleaving the gathered (W, n, ...) tensors restores the order, and the
+    padding is cut off at `dataset_size`.
+    """
+    gathered_probs = module.all_gather(probs.to(module.device))  # (W, n, C)
+    gathered_targets = module.all_gather(targets.to(module.device))  # (W, n)
+    ordered_probs = gathered_probs.transpose(0, 1).reshape(-1, probs.shape[1])[:dataset_size]
+    ordered_targets = gathered_targets.transpose(0, 1).reshape(-1)[:dataset_size]
+    return ordered_probs.cpu(), ordered_targets.cpu()
+
+
 class CifarClassifier(pl.LightningModule):
     """Image classifier trained with One Cycle LR, stepped every batch.
 
@@ -123,9 +140,16 @@ class CifarClassifier(pl.LightningModule):
         self.log("test_loss", self._loss(logits, targets), batch_size=len(targets), sync_dist=True)
         self.log("test_acc", self.test_acc)
         # Kept for the analysis of wrong predictions, in loader order (the test loader does not shuffle).
-        # NOTE: under DDP each rank keeps only its own shard.
         self._test_probs.append(logits.float().softmax(dim=1).cpu())
         self._test_targets.append(targets.cpu())
+
+    def on_test_epoch_end(self) -> None:
+        if self.trainer.world_size > 1 and self._test_probs:
+            loaders = self.trainer.test_dataloaders
+            loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+            probs, targets = gather_in_dataset_order(self, torch.cat(self._test_probs), torch.cat(self._test_targets), len(loader.dataset))
+            self._test_probs[:] = [probs]
+            self._test_targets[:] = [targets]
 
     def test_predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (probabilities (N, C), targets (N,)) of the last test run, in test-set order."""

@@ -16,6 +16,7 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from litcifar.training.checkpoint import CheckpointError
 
@@ -91,6 +92,7 @@ class ResumableCSVLogger(CSVLogger):
         self.keep_rows = keep_rows
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
@@ -103,6 +105,8 @@ class ResumeState(Callback):
     """Store the metrics.csv row count in each checkpoint, and on resume put the data order at the checkpoint."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        if not trainer.is_global_zero:
+            return  # only rank 0 writes logs and checkpoints
         for each in trainer.loggers:
             if isinstance(each, CSVLogger):
                 each.save()  # flush, so the file matches what the checkpoint records

@@ -53,10 +53,10 @@ def _only_run_folder(runs_dir: Path) -> Path:
     return folders[0]
 
 
-def _kill_during_fit(cwd: Path, runs_dir: Path, delay_s: float) -> int:
+def _kill_during_fit(cwd: Path, runs_dir: Path, delay_s: float, *extra: str) -> int:
     """Start a fit, SIGKILL it `delay_s` seconds after its first checkpoint appears; return the checkpoint's step."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "litcifar", *FIT_ARGS, "--runs_dir", str(runs_dir)],
+        [sys.executable, "-m", "litcifar", *FIT_ARGS, "--runs_dir", str(runs_dir), *extra],
         cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
@@ -80,12 +80,20 @@ def uninterrupted(cifar, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_killed_fit_resumes_identically(uninterrupted, tmp_path):
-    delay_s = random.uniform(0.0, 6.0)  # lands on a random step, or after training
-    killed_step = _kill_during_fit(tmp_path, tmp_path / "runs", delay_s)
+@pytest.mark.parametrize(
+    ("every_n_steps", "delay_s"),
+    [
+        ("3", random.uniform(0.0, 6.0)),  # lands on a random step, or after training
+        ("0", 0.0),  # epoch-end checkpoints only: resumes from the end of epoch 0
+    ],
+)
+def test_killed_fit_resumes_identically(uninterrupted, tmp_path, every_n_steps, delay_s):
+    killed_step = _kill_during_fit(tmp_path, tmp_path / "runs", delay_s, "--checkpoint_every_n_steps", every_n_steps)
     context = f"killed {delay_s:.2f} s after the first checkpoint; last checkpoint at step {killed_step}"
+    if every_n_steps == "0":
+        assert killed_step == 10, context
 
-    result = _fit(tmp_path, "--runs_dir", str(tmp_path / "runs"), "--ckpt_path", "last")
+    result = _fit(tmp_path, "--runs_dir", str(tmp_path / "runs"), "--ckpt_path", "last", "--checkpoint_every_n_steps", every_n_steps)
     assert result.returncode == 0, context + result.stderr[-3000:]
     resumed = _only_run_folder(tmp_path / "runs")
     assert result.stdout.strip().splitlines()[-1] == f"run: {resumed.resolve()}"

@@ -169,11 +169,7 @@ class LitcifarCLI(LightningCLI):
                 ]
             callbacks += [
                 KeepGoodCheckpoint(
-                    dirpath=self.run_dir / "checkpoints",
-                    save_last=True,
-                    save_top_k=0,
-                    save_on_exception=True,
-                    every_n_train_steps=every_n_steps or None,
+                    dirpath=self.run_dir / "checkpoints", save_on_exception=True, every_n_train_steps=every_n_steps or None
                 ),
                 FiniteTrainingGuard(),
                 ResumeState(),

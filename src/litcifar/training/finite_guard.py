@@ -49,12 +49,32 @@ class FiniteTrainingGuard(Callback):
 
 
 class KeepGoodCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that skips its save on exception for NonFiniteTrainingError and always saves the final step.
+    """ModelCheckpoint for last.ckpt only: saved at each epoch boundary, every N steps if set, and at the end.
 
-    Saving on that exception would replace last.ckpt, the last finite state, with the
-    diverged one. With every_n_train_steps, Lightning 2.6 saves last.ckpt only every N
-    steps and not at the end of the fit; on_train_end here adds the final state.
+    Lightning 2.6 with save_top_k=0 writes last.ckpt only every N steps (if set) and when
+    training ends. The epoch-boundary save happens before the next epoch's first step,
+    after the finished epoch's metrics are logged: a checkpoint written at the end of the epoch
+    itself would resume without that epoch's training metrics, because Lightning does
+    not log them again. For the same reason a step save that falls on an epoch's last
+    batch is left to that boundary save. The save on exception is skipped for
+    NonFiniteTrainingError, because it would replace last.ckpt, the last finite state,
+    with the diverged one.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        # A resumed run must overwrite its own last.ckpt, not write last-v1.ckpt beside it.
+        super().__init__(save_last=True, save_top_k=0, enable_version_counter=False, **kwargs)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        # At the first batch, not at on_train_epoch_start: Lightning 2.6 has not reset the
+        # batch progress there yet, and a resume from that point ends the fit at once.
+        if batch_idx == 0 and trainer.current_epoch > 0 and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, NonFiniteTrainingError):
@@ -64,5 +84,5 @@ class KeepGoodCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)
-        if self.save_last and self._last_global_step_saved != trainer.global_step:
+        if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

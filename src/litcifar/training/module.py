@@ -27,8 +27,8 @@ def gather_in_dataset_order(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gather every rank's test outputs and put them back in dataset order.
 
-    Lightning gives each rank a DistributedSampler without shuffling, so rank r holds
-    items r, r + W, r + 2W... and every rank holds the same count (the last items repeat
+    Lightning gives each rank a DistributedSampler without shuffling, so rank r gets
+    items r, r + W, r + 2W... and every rank gets the same count (the last items repeat
     to pad). Interleaving the gathered (W, n, ...) tensors restores the order, and the
     padding is cut off at `dataset_size`.
     """

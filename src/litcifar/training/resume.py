@@ -2,7 +2,7 @@
 
 `--ckpt_path last` means `runs_dir/<run>/checkpoints/last.ckpt` of the run whose
 last.ckpt was written most recently. A checkpoint inside `<run>/checkpoints/` of a run
-folder (one with config.yaml) resumes into that folder; any other checkpoint starts a
+folder (one with config.yaml) resumes into that folder. Any other checkpoint starts a
 new run folder from its weights and training state.
 """
 
@@ -48,7 +48,8 @@ def resume_position(checkpoint: dict[str, Any]) -> tuple[int, int]:
     """Return (epoch, batches of it already trained) of a checkpoint, from Lightning's loop progress."""
     fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
     epoch = fit_loop.get("epoch_progress", {}).get("current", {}).get("processed", checkpoint.get("epoch", 0))
-    batches = fit_loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("ready", 0)
+    # "processed" counts batches whose training step ran; "ready" also counts one fetched but not yet trained.
+    batches = fit_loop.get("epoch_loop.batch_progress", {}).get("current", {}).get("processed", 0)
     return int(epoch), int(batches)
 
 
@@ -107,12 +108,20 @@ class ResumeState(Callback):
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         if not trainer.is_global_zero:
             return  # only rank 0 writes logs and checkpoints
-        for each in trainer.loggers:
-            if isinstance(each, CSVLogger):
-                each.save()  # flush, so the file matches what the checkpoint records
-                checkpoint[CSV_ROWS_KEY] = _count_csv_rows(Path(each.experiment.metrics_file_path))
+        for run_logger in trainer.loggers:
+            if isinstance(run_logger, CSVLogger):
+                run_logger.save()  # flush, so the file matches what the checkpoint records
+                checkpoint[CSV_ROWS_KEY] = _count_csv_rows(Path(run_logger.experiment.metrics_file_path))
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        epoch_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        current = epoch_loop.get("epoch_loop.batch_progress", {}).get("current", {})
+        stepped = epoch_loop.get("epoch_loop.state_dict", {})
+        if current.get("ready") == 1 and current.get("started") == 0 and "_batches_that_stepped" in stepped:
+            # A save before an epoch's first step (KeepGoodCheckpoint's epoch-boundary save) is
+            # neither at a batch end nor at an epoch end, and on such a restart Lightning 2.6
+            # adds 1 to the logging step counter; this cancels it.
+            stepped["_batches_that_stepped"] -= 1
         datamodule = trainer.datamodule
         if datamodule is not None and hasattr(datamodule, "resume_position"):
             datamodule.resume_position = resume_position(checkpoint)

@@ -126,7 +126,7 @@ def test_other_class_count_named(tmp_path):
     with pytest.raises(CheckpointError) as error:
         load_classifier(path)
     message = str(error.value)
-    assert "holds custom_resnet (width 0.125) with 100 classes" in message
+    assert "contains custom_resnet (width 0.125) with 100 classes" in message
     assert "but the model is custom_resnet (width 0.125) with 10 classes" in message
 
 
@@ -135,7 +135,7 @@ def test_other_architecture_named(tmp_path):
     checkpoint["hyper_parameters"]["arch"] = "custom_resnet"  # settings that do not match the weights
     path = tmp_path / "mislabelled.ckpt"
     torch.save(checkpoint, path)
-    with pytest.raises(CheckpointError, match=r"holds custom_resnet \(width 0.125\) with 10 classes, but the model is custom_resnet"):
+    with pytest.raises(CheckpointError, match=r"contains custom_resnet \(width 0.125\) with 10 classes, but the model is custom_resnet"):
         load_classifier(path)
 
 
@@ -144,7 +144,7 @@ def test_trainer_restore_names_both_networks(tmp_path):
     path = tmp_path / "resnet18.ckpt"
     torch.save(_lightning_checkpoint(foreign), path)
     model = CifarClassifier(**TINY)
-    with pytest.raises(CheckpointError, match=r"holds resnet18 \(width 0.125\) with 10 classes, but the model is custom_resnet \(width 0.125\)"):
+    with pytest.raises(CheckpointError, match=r"contains resnet18 \(width 0.125\) with 10 classes, but the model is custom_resnet \(width 0.125\)"):
         model.on_load_checkpoint(read_checkpoint(path))
 
 
@@ -153,7 +153,7 @@ def test_cli_requested_arch_differs(tmp_path):
     torch.save(_lightning_checkpoint(CifarClassifier(**TINY)), path)
     result = _cli("test", "--ckpt_path", str(path), "--model.arch", "resnet18", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "holds custom_resnet (width 0.125) with 10 classes, but --model.arch resnet18 was requested" in result.stderr
+    assert "contains custom_resnet (width 0.125) with 10 classes, but --model.arch resnet18 was requested" in result.stderr
 
 
 def test_failed_write_keeps_previous(tmp_path, monkeypatch):

@@ -1,9 +1,9 @@
 """Image files from users, turned into the 32x32 RGB uint8 arrays a CIFAR-10 model takes.
 
-Each file is opened with Pillow, rotated by its EXIF orientation, converted to RGB
-(transparent pixels over white; 16-bit and 32-bit grayscale scaled to 8 bits),
-centre-cropped to a square and resized to 32x32 with Lanczos filtering, as CIFAR-10
-images are square. A file that cannot be read or decoded is skipped with its reason.
+Each file is opened with Pillow, rotated by its EXIF orientation and converted to RGB,
+with transparent pixels over white and 16-bit or 32-bit grayscale scaled to 8 bits.
+It is then centre-cropped to a square, as CIFAR-10 images are, and resized to 32x32
+with Lanczos filtering. A file that cannot be read or decoded is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 logger = logging.getLogger(__name__)
 
 IMAGE_SIZE = 32
-# Pillow warns above Image.MAX_IMAGE_PIXELS (89.5 M pixels in Pillow 10-11) and raises
-# above twice that; here both skip the file, since a larger image is likely a
-# decompression bomb and 32x32 needs far fewer pixels.
+# Pillow warns above Image.MAX_IMAGE_PIXELS (89,478,485 pixels in Pillow 13.0) and raises
+# above twice that. Both skip the file here, because such an image may be a
+# decompression bomb and a 32x32 input needs far fewer pixels.
 RESAMPLING = Image.Resampling.LANCZOS
 
 

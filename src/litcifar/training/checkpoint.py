@@ -35,7 +35,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch reports a global outside its allow-list this way: the file asks to run code on load.
+        # torch raises this for a global outside its allow-list, which a file that runs code on load needs.
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
             f"checkpoint {str(path)!r} was rejected: it contains objects other than tensors and plain data "
@@ -90,7 +90,7 @@ def check_state_dict_fits(model: torch.nn.Module, checkpoint: dict[str, Any], pa
         details.append(f"{len(unexpected)} tensors not in the model, first {unexpected[0]}")
     saved_description = describe_network(checkpoint.get("hyper_parameters", {}), saved)
     raise CheckpointError(
-        f"checkpoint {str(path)!r} holds {saved_description}, but the model is {model_description} "
+        f"checkpoint {str(path)!r} contains {saved_description}, but the model is {model_description} "
         f"({'; '.join(details)}). Use a checkpoint of the same network, or set --model.arch and "
         "--model.width to the checkpoint's values"
     )
@@ -150,7 +150,7 @@ def load_classifier(path: str | Path, map_location: Any = "cpu"):
 
 
 def check_requested_network(model_config: Any, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Raise CheckpointError when the command line asks for another network than the checkpoint holds.
+    """Raise CheckpointError when the command line requests another network than the checkpoint contains.
 
     Lightning's CLI replaces the model settings with the checkpoint's, so without this
     check `--model.arch resnet18` would be ignored without a word. Only settings that
@@ -170,7 +170,7 @@ def check_requested_network(model_config: Any, checkpoint: dict[str, Any], path:
             continue
         if requested != saved[key]:
             raise CheckpointError(
-                f"checkpoint {str(path)!r} holds {describe_network(saved, checkpoint['state_dict'])}, but "
+                f"checkpoint {str(path)!r} contains {describe_network(saved, checkpoint['state_dict'])}, but "
                 f"--model.{key} {requested} was requested: drop --model.{key} to use the checkpoint's network, "
                 "or give a checkpoint of the requested one"
             )

@@ -53,9 +53,9 @@ class KeepGoodCheckpoint(ModelCheckpoint):
 
     Lightning 2.6 with save_top_k=0 writes last.ckpt only every N steps (if set) and when
     training ends. The epoch-boundary save happens before the next epoch's first step,
-    after the finished epoch's metrics are logged: a checkpoint written at the end of the epoch
-    itself would resume without that epoch's training metrics, because Lightning does
-    not log them again. For the same reason a step save that falls on an epoch's last
+    after the finished epoch's metrics are logged. A checkpoint written at the end of the
+    epoch itself would resume without that epoch's training metrics, because Lightning
+    does not log them again. For the same reason a step save that falls on an epoch's last
     batch is left to that boundary save. The save on exception is skipped for
     NonFiniteTrainingError, because it would replace last.ckpt, the last finite state,
     with the diverged one.

@@ -118,9 +118,9 @@ class ResumeState(Callback):
         current = epoch_loop.get("epoch_loop.batch_progress", {}).get("current", {})
         stepped = epoch_loop.get("epoch_loop.state_dict", {})
         if current.get("ready") == 1 and current.get("started") == 0 and "_batches_that_stepped" in stepped:
-            # A save before an epoch's first step (KeepGoodCheckpoint's epoch-boundary save) is
-            # neither at a batch end nor at an epoch end, and on such a restart Lightning 2.6
-            # adds 1 to the logging step counter; this cancels it.
+            # KeepGoodCheckpoint's epoch-boundary save comes before an epoch's first step, which
+            # is neither a batch end nor an epoch end. On such a restart Lightning 2.6 adds 1 to
+            # the logging step counter, so this subtracts it first.
             stepped["_batches_that_stepped"] -= 1
         datamodule = trainer.datamodule
         if datamodule is not None and hasattr(datamodule, "resume_position"):

@@ -303,8 +303,9 @@ def configure_logging() -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `litcifar` console script.
 
-    Invalid settings exit with status 2 and missing or corrupt data with status 1, each
-    with a one-line message; other exceptions keep their traceback.
+    Invalid settings and unusable checkpoints exit with status 2, and missing or corrupt
+    data or a non-finite loss with status 1, each with a one-line message. Other
+    exceptions keep their traceback. `predict` runs litcifar.predict_cli instead.
     """
     configure_logging()
     argv = sys.argv[1:] if args is None else list(args)
@@ -323,7 +324,10 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_callback=FitOnlySaveConfigCallback,
             save_config_kwargs={"overwrite": False},
-            parser_kwargs={"description": "Train CIFAR-10 classifiers with Lightning and show why they fail."},
+            parser_kwargs={
+                "description": "Train CIFAR-10 classifiers with Lightning and show why they fail. "
+                "`litcifar predict --help` describes classifying image files with a checkpoint."
+            },
             args=args,
             auto_configure_optimizers=False,
             seed_everything_default=0,

@@ -111,6 +111,7 @@ def test_killed_fit_resumes_identically(uninterrupted, tmp_path, every_n_steps, 
     actual_metrics = json.loads((resumed / "metrics.json").read_text())
     for key in ("test_acc", "test_loss", "epochs", "steps", "max_lr"):
         assert actual_metrics[key] == expected_metrics[key], f"{key}; {context}"
+    assert actual_metrics["resumed_from_step"] == killed_step, context
     assert (resumed / "metrics.csv").read_text() == (uninterrupted / "metrics.csv").read_text(), context
 
 

@@ -271,6 +271,9 @@ class LitcifarCLI(LightningCLI):
             "val_source": val_source,
             "misclassified": int(len(predictions.misclassified_indices())),
         }
+        if self.resume_checkpoint is not None:
+            # train_seconds then covers only the steps after this step.
+            record["resumed_from_step"] = int(self.resume_checkpoint.get("global_step", 0))
         write_json(run_dir / "metrics.json", record)  # first, so a failing figure loses no result
         logger.info(
             "test accuracy %.2f%% (%d wrong of %d), fit %.0f s", 100 * record["test_acc"], record["misclassified"], record["test_images"], train_seconds

@@ -156,7 +156,7 @@ def test_corrupt_cache_rejected_with_fix(cifar, tmp_path):
     broken = Cifar10Arrays(cifar.train_images, cifar.train_labels, cifar.test_images.copy(), cifar.test_labels)
     broken.test_images[0, 0, 0, 0] ^= 1
     write_cache(broken, tmp_path)
-    with pytest.raises(DataVerificationError, match=r"test_images.*sha256.*Delete"):
+    with pytest.raises(DataVerificationError, match=r"test_images.*sha256.*rebuild_cache"):
         load_cifar10(tmp_path)
 
 
@@ -224,3 +224,35 @@ def test_mirror_labels_not_json_rejected(tmp_path):
     with tarfile.open(tarball, "r:gz") as tar:
         with pytest.raises(DataVerificationError, match="test_lables.json: not a JSON list"):
             sources._read_labels(tar, sources.NPM_TEST_LABELS, 10_000)
+
+
+def test_cache_wrong_dtype_rejected(cifar, tmp_path):
+    widened = Cifar10Arrays(cifar.train_images, cifar.train_labels.astype(np.int64), cifar.test_images, cifar.test_labels)
+    write_cache(widened, tmp_path)
+    with pytest.raises(DataVerificationError, match=r"train_labels has dtype int64.*rebuild_cache"):
+        load_cifar10(tmp_path)
+
+
+def test_rebuild_cache_replaces_bad_cache(cifar, tmp_path, monkeypatch):
+    broken = Cifar10Arrays(cifar.train_images, cifar.train_labels, cifar.test_images.copy(), cifar.test_labels)
+    broken.test_images[0, 0, 0, 0] ^= 1
+    write_cache(broken, tmp_path)
+    monkeypatch.setattr(cifar10_module, "download_official", lambda data_dir: cifar)
+    arrays = load_cifar10(tmp_path, rebuild_cache=True)
+    assert arrays.test_images[0, 0, 0, 0] == cifar.test_images[0, 0, 0, 0]
+    read_cache(cache_path(tmp_path)).verify(source="rebuilt cache", hint="")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [cache_path(tmp_path).name]
+
+
+def test_rebuild_cache_keeps_old_on_failure(cifar, tmp_path, monkeypatch):
+    write_cache(cifar, tmp_path)
+    before = cache_path(tmp_path).read_bytes()
+
+    def unavailable(data_dir):
+        raise sources.SourceUnavailable("unreachable in this test")
+
+    monkeypatch.setattr(cifar10_module, "download_official", unavailable)
+    monkeypatch.setattr(cifar10_module, "fetch_npm_mirror", unavailable)
+    with pytest.raises(DataNotFoundError, match="skipped to rebuild it"):
+        load_cifar10(tmp_path, rebuild_cache=True)
+    assert cache_path(tmp_path).read_bytes() == before

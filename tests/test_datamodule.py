@@ -83,29 +83,48 @@ def test_invalid_settings_rejected(kwargs, message):
         Cifar10DataModule(**kwargs)
 
 
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_augmentation_follows_torch_seed(cifar, num_workers):
-    def first_batch(seed: int) -> torch.Tensor:
-        torch.manual_seed(seed)
-        datamodule = Cifar10DataModule(num_workers=num_workers, batch_size=16, train_subset=100)
-        datamodule.arrays = cifar
-        datamodule.setup("fit")
-        return next(iter(datamodule.train_dataloader()))[0]
-
-    assert torch.equal(first_batch(0), first_batch(0))
-    assert not torch.equal(first_batch(0), first_batch(1))
+def _epoch_batches(cifar, monkeypatch, seed: int, epoch: int, num_workers: int = 0, skip: int = 0) -> list[torch.Tensor]:
+    monkeypatch.setenv("PL_GLOBAL_SEED", str(seed))
+    datamodule = Cifar10DataModule(num_workers=num_workers, batch_size=16, train_subset=100)
+    datamodule.arrays = cifar
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(epoch)
+    loader.sampler.skip_batches(skip)
+    return [images for images, _ in loader]
 
 
-def test_workers_augment_differently(cifar):
-    datamodule = Cifar10DataModule(num_workers=2, batch_size=1, train_subset=10, pad=4, flip_p=0.5)
+def test_augmentation_follows_seed_and_epoch(cifar, monkeypatch):
+    first = _epoch_batches(cifar, monkeypatch, seed=0, epoch=0)
+    assert all(torch.equal(a, b) for a, b in zip(first, _epoch_batches(cifar, monkeypatch, seed=0, epoch=0), strict=True))
+    assert not torch.equal(first[0], _epoch_batches(cifar, monkeypatch, seed=1, epoch=0)[0])
+    assert not torch.equal(first[0], _epoch_batches(cifar, monkeypatch, seed=0, epoch=1)[0])
+
+
+def test_augmentation_independent_of_workers(cifar, monkeypatch):
+    in_process = _epoch_batches(cifar, monkeypatch, seed=0, epoch=2, num_workers=0)
+    two_workers = _epoch_batches(cifar, monkeypatch, seed=0, epoch=2, num_workers=2)
+    assert len(in_process) == len(two_workers) == 7
+    for index, (a, b) in enumerate(zip(in_process, two_workers, strict=True)):
+        assert torch.equal(a, b), f"batch {index} differs between 0 and 2 loader workers"
+
+
+def test_skipped_batches_match_full_epoch(cifar, monkeypatch):
+    full = _epoch_batches(cifar, monkeypatch, seed=0, epoch=3)
+    resumed = _epoch_batches(cifar, monkeypatch, seed=0, epoch=3, skip=4)
+    assert len(resumed) == len(full) - 4
+    for a, b in zip(full[4:], resumed, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_batches_augment_differently(cifar, monkeypatch):
+    monkeypatch.setenv("PL_GLOBAL_SEED", "0")
+    datamodule = Cifar10DataModule(num_workers=0, batch_size=1, train_subset=10, pad=4, flip_p=0.5)
     datamodule.arrays = cifar
     datamodule.setup("fit")
     datamodule.train_set.images = np.repeat(cifar.train_images[:1], 10, axis=0)  # one image, ten times
-    loader = torch.utils.data.DataLoader(
-        datamodule.train_set, batch_size=1, num_workers=2, worker_init_fn=datamodule.train_dataloader().worker_init_fn
-    )
-    outputs = [images[0] for images, _ in loader]  # items alternate between the two workers
-    assert not torch.equal(outputs[0], outputs[1])
+    outputs = [images[0] for images, _ in datamodule.train_dataloader()]
+    assert any(not torch.equal(outputs[0], other) for other in outputs[1:])
 
 
 def test_device_augment_serves_batches_without_workers(cifar):
@@ -138,3 +157,12 @@ def test_device_augment_fit_runs_in_lightning(cifar, tmp_path):
     assert trainer.global_step == 8
     assert trainer.train_dataloader.sampler.epoch == 1  # Lightning set the epoch, as for a DistributedSampler
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_device_augment_resumes_mid_epoch(cifar):
+    datamodule = _datamodule(cifar, train_subset=1000, batch_size=300, device_augment=True)
+    full = [labels for _, labels in datamodule.train_dataloader()]
+    datamodule.resume_position = (0, 2)
+    resumed = [labels for _, labels in datamodule.train_dataloader()]
+    assert len(resumed) == 2
+    assert all(torch.equal(a, b) for a, b in zip(resumed, full[2:]))

@@ -71,3 +71,10 @@ def test_too_few_steps_rejected():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="at least 2"):
         build_one_cycle(optimizer, max_lr=0.1, total_steps=1)
+
+
+@pytest.mark.parametrize(("total_steps", "pct_start"), [(5, 0.2), (4, 0.25), (3, 0.2)])
+def test_no_warmup_step_rejected(total_steps, pct_start):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=rf"pct_start={pct_start} over {total_steps} optimizer steps has no warm-up step"):
+        build_one_cycle(optimizer, max_lr=0.1, total_steps=total_steps, pct_start=pct_start)

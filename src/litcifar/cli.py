@@ -2,20 +2,23 @@
 
 `litcifar fit` creates a new run folder, runs the LR range test when --model.max_lr is
 not given, trains, tests the last weights, draws the wrong predictions with Grad-CAM,
-writes metrics.json and prints `run: <folder>` as its last line.
+writes metrics.json and prints `run: <folder>` as its last line. `--ckpt_path last` or
+a checkpoint inside a run folder resumes that run in its own folder (see
+litcifar.training.resume).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from litcifar.analysis.gradcam import check_cam_layer
 from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
@@ -25,13 +28,22 @@ from litcifar.data.arrays import DataVerificationError
 from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.errors import InvalidSettingError
+from litcifar.predict_cli import run_predict
 from litcifar.run_folder import create_run_folder, write_json
+from litcifar.training.checkpoint import SafeAtomicCheckpointIO, check_requested_network, read_checkpoint
+from litcifar.training.finite_guard import FiniteTrainingGuard, KeepGoodCheckpoint, NonFiniteTrainingError
 from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
 from litcifar.training.module import CifarClassifier
 from litcifar.training.precision import precision_advice
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
+from litcifar.training.resume import CSV_ROWS_KEY, ResumableCSVLogger, ResumeState, find_last_checkpoint, run_folder_of
 
 logger = logging.getLogger("litcifar")
+
+# The run folder of this fit, set by the first process; DDP ranks started by Lightning
+# inherit it, so all ranks write into one folder. Set it by hand for ranks started by
+# SLURM or torchrun.
+RUN_DIR_ENV = "LITCIFAR_RUN_DIR"
 
 # The reference recipe's trainer settings; the model and data defaults hold the rest.
 TRAINER_DEFAULTS = {
@@ -86,6 +98,14 @@ def warn_without_checkpoint(ckpt_path: str | None, subcommand: str) -> None:
         logger.warning("no --ckpt_path given: %s runs on an untrained model", subcommand)
 
 
+def next_free_name(folder: Path, stem: str, suffix: str) -> str:
+    """Return `stem-1<suffix>`, `stem-2<suffix>`... the first that does not exist in folder."""
+    number = 1
+    while (folder / f"{stem}-{number}{suffix}").exists():
+        number += 1
+    return f"{stem}-{number}{suffix}"
+
+
 def create_run_folder_or_explain(root: str, label: str) -> Path:
     try:
         return create_run_folder(root, label)
@@ -101,20 +121,43 @@ class LitcifarCLI(LightningCLI):
     model: CifarClassifier
     datamodule: Cifar10DataModule
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # `litcifar predict` classifies image files (litcifar.predict_cli), not the datamodule.
+        return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--runs_dir", type=str, default="runs", help="Folder under which each fit creates a new run folder.")
+        parser.add_argument(
+            "--checkpoint_every_n_steps",
+            type=int,
+            default=0,
+            help="Also write checkpoints/last.ckpt every N training steps; 0 writes it at the end of each epoch only.",
+        )
         parser.add_class_arguments(AnalysisOptions, "analysis")
         parser.add_class_arguments(LrFinderOptions, "lr_find")
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning lets the checkpoint's hyperparameters override every --model.* value; keep
-        # the runtime settings the user changed from their defaults, such as --model.tta flip.
+        """Resolve `--ckpt_path last`, then load the checkpoint safely before Lightning reads its hyperparameters.
+
+        Lightning then lets the checkpoint's hyperparameters override every --model.* value;
+        the runtime settings the user changed from their defaults, such as --model.tta flip, are kept.
+        """
+        self.resume_checkpoint: dict | None = None
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return super()._parse_ckpt_path()
-        model_config = self.config[subcommand]["model"]
+        section = self.config[subcommand]
+        if section.get("ckpt_path") == "last":
+            section.ckpt_path = str(find_last_checkpoint(section.get("runs_dir", "runs")))
+            logger.info("--ckpt_path last: %s", section.ckpt_path)
+        ckpt_path = section.get("ckpt_path")
+        check_ckpt_path(ckpt_path)
+        if ckpt_path and Path(ckpt_path).is_file():
+            self.resume_checkpoint = read_checkpoint(ckpt_path)
+            check_requested_network(section.get("model"), self.resume_checkpoint, ckpt_path)
         defaults = self._parser(subcommand).get_defaults()["model"]
-        chosen = {key: model_config[key] for key in RUNTIME_MODEL_SETTINGS if model_config[key] != defaults[key]}
+        chosen = {key: section.model[key] for key in RUNTIME_MODEL_SETTINGS if section.model[key] != defaults[key]}
         super()._parse_ckpt_path()
         for key, value in chosen.items():
             self.config[subcommand]["model"][key] = value
@@ -123,23 +166,33 @@ class LitcifarCLI(LightningCLI):
         callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         self.run_dir: Path | None = None
-        check_ckpt_path(self._get(self.config_init, "ckpt_path"))
+        config["plugins"] = [*(config.get("plugins") or []), SafeAtomicCheckpointIO()]
         if self.subcommand == "fit":
+            every_n_steps = self._get(self.config_init, "checkpoint_every_n_steps")
+            if every_n_steps < 0:
+                raise InvalidSettingError(f"checkpoint_every_n_steps must be >= 0 (0 saves at epoch ends only), got {every_n_steps}")
             self._check_fit_settings(config)
-            self.run_dir = create_run_folder_or_explain(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+            self.run_dir = self._choose_run_folder()
             LitcifarCLI.created_run_dir = self.run_dir
             logger.info("run folder: %s", self.run_dir)
             config["default_root_dir"] = str(self.run_dir)
+            keep_rows = (self.resume_checkpoint or {}).get(CSV_ROWS_KEY, 0) if self.resuming_in_place else 0
             if config.get("logger") in (None, True):
                 config["logger"] = [
-                    CSVLogger(save_dir=self.run_dir, name="", version=""),
+                    ResumableCSVLogger(save_dir=self.run_dir, name="", version="", keep_rows=keep_rows),
                     TensorBoardLogger(save_dir=self.run_dir, name="tensorboard", version=""),
                 ]
             callbacks += [
-                ModelCheckpoint(dirpath=self.run_dir / "checkpoints", save_last=True, save_top_k=0, save_on_exception=True),
+                KeepGoodCheckpoint(
+                    dirpath=self.run_dir / "checkpoints", save_on_exception=True, every_n_train_steps=every_n_steps or None
+                ),
+                FiniteTrainingGuard(),
+                ResumeState(),
                 LearningRateMonitor(logging_interval="step"),
                 FitTimeEstimate(),
             ]
+            if self.resuming_in_place:
+                self.save_config_kwargs["config_filename"] = next_free_name(self.run_dir, "config-resume", ".yaml")
         else:
             # validate / test / predict print their results and write nothing
             if config.get("logger") is None:
@@ -150,13 +203,33 @@ class LitcifarCLI(LightningCLI):
             callbacks.append(FitProgressBar())
         return self._instantiate_trainer(config, callbacks)
 
+    @property
+    def resuming_in_place(self) -> bool:
+        ckpt_path = self._get(self.config_init, "ckpt_path")
+        return bool(ckpt_path) and run_folder_of(ckpt_path) is not None
+
+    def _choose_run_folder(self) -> Path:
+        """Return the shared folder of a DDP rank, the folder of the run being resumed, or a new run folder."""
+        shared = os.environ.get(RUN_DIR_ENV)
+        if shared:
+            Path(shared).mkdir(parents=True, exist_ok=True)
+            return Path(shared)
+        ckpt_path = self._get(self.config_init, "ckpt_path")
+        run_dir = run_folder_of(ckpt_path) if ckpt_path else None
+        if run_dir is not None:
+            logger.info("resuming the run in %s from %s", run_dir, ckpt_path)
+        else:
+            run_dir = create_run_folder_or_explain(self._get(self.config_init, "runs_dir"), self.model.hparams.arch)
+        os.environ[RUN_DIR_ENV] = str(run_dir)  # read by the DDP ranks Lightning starts later
+        return run_dir
+
     def _check_fit_settings(self, config: dict) -> None:
         """Fail on settings that would only break after training, before any run folder exists."""
         check_fit_length(config.get("max_epochs"), config.get("max_steps", -1))
         analysis: AnalysisOptions = self._get(self.config_init, "analysis")
         check_cam_layer(self.model.net, analysis.layer or self.model.net.default_cam_layer)
         # Obtain and verify the data now, so a missing or corrupt dataset leaves no run folder.
-        # NOTE: under DDP every rank runs this, and also creates its own run folder below.
+        # Under DDP every rank runs this; ranks started by Lightning find the cache rank 0 wrote.
         self.datamodule.prepare_data()
 
     def before_validate(self) -> None:
@@ -165,24 +238,21 @@ class LitcifarCLI(LightningCLI):
     def before_test(self) -> None:
         warn_without_checkpoint(self._get(self.config, "ckpt_path"), "test")
 
-    def before_predict(self) -> None:
-        warn_without_checkpoint(self._get(self.config, "ckpt_path"), "predict")
-
     def before_fit(self) -> None:
         logger.info("device: %s", describe_device(self.trainer))
         logger.info("model: %s", self.model.describe())
         advice = precision_advice(self.trainer.strategy.root_device.type, self.trainer.precision)
         if advice:
             logger.warning(advice)
-        ckpt_path = self._get(self.config, "ckpt_path")
-        if self.model.max_lr is None and ckpt_path and Path(ckpt_path).is_file():
-            saved = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("max_lr")
-            self.model.max_lr = saved
+        if self.model.max_lr is None and self.resume_checkpoint is not None:
+            self.model.max_lr = self.resume_checkpoint.get("max_lr")  # the LR finder's result, not searched again
         self.lr_find_seconds = 0.0
         if self.model.max_lr is None:
             start = time.monotonic()
             options = self._get(self.config_init, "lr_find")
             find_max_lr(self.trainer, self.model, self.datamodule, options, self.run_dir)
+            # Each DDP rank searched on its own shard; all train with rank 0's choice.
+            self.model.max_lr = self.trainer.strategy.broadcast(self.model.max_lr, src=0)
             self.lr_find_seconds = time.monotonic() - start
         logger.info("max_lr: %.4g (One Cycle, peak at %.0f%% of the steps)", self.model.max_lr, 100 * self.model.hparams.pct_start)
         self.fit_start = time.monotonic()
@@ -221,6 +291,9 @@ class LitcifarCLI(LightningCLI):
             "val_source": val_source,
             "misclassified": int(len(predictions.misclassified_indices())),
         }
+        if self.resume_checkpoint is not None:
+            # train_seconds then covers only the steps after this step.
+            record["resumed_from_step"] = int(self.resume_checkpoint.get("global_step", 0))
         write_json(run_dir / "metrics.json", record)  # first, so a failing figure loses no result
         logger.info(
             "test accuracy %.2f%% (%d wrong of %d), fit %.0f s", 100 * record["test_acc"], record["misclassified"], record["test_images"], train_seconds
@@ -236,6 +309,11 @@ class LitcifarCLI(LightningCLI):
         write_json(run_dir / "metrics.json", record)
 
 
+def is_first_process() -> bool:
+    """Return False in the extra processes of a multi-process run (DDP ranks other than 0)."""
+    return all(int(os.environ.get(name, 0)) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[litcifar] %(message)s"))
@@ -248,11 +326,20 @@ def configure_logging() -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `litcifar` console script.
 
-    Invalid settings exit with status 2 and missing or corrupt data with status 1, each
-    with a one-line message; other exceptions keep their traceback.
+    Invalid settings and unusable checkpoints exit with status 2, and missing or corrupt
+    data or a non-finite loss with status 1, each with a one-line message. Other
+    exceptions keep their traceback. `predict` runs litcifar.predict_cli instead.
     """
     configure_logging()
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["predict"]:
+        try:
+            raise SystemExit(run_predict(argv[1:]))
+        except InvalidSettingError as error:
+            print(f"litcifar: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     LitcifarCLI.created_run_dir = None
+    inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     try:
         LitcifarCLI(
             CifarClassifier,
@@ -260,7 +347,10 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_callback=FitOnlySaveConfigCallback,
             save_config_kwargs={"overwrite": False},
-            parser_kwargs={"description": "Train CIFAR-10 classifiers with Lightning and show why they fail."},
+            parser_kwargs={
+                "description": "Train CIFAR-10 classifiers with Lightning and show why they fail. "
+                "`litcifar predict --help` describes classifying image files with a checkpoint."
+            },
             args=args,
             auto_configure_optimizers=False,
             seed_everything_default=0,
@@ -268,12 +358,14 @@ def main(args: list[str] | None = None) -> None:
     except InvalidSettingError as error:
         print(f"litcifar: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    except (DataNotFoundError, DataVerificationError) as error:
+    except (DataNotFoundError, DataVerificationError, NonFiniteTrainingError) as error:
         print(f"litcifar: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
+        if inherited_run_dir is None:
+            os.environ.pop(RUN_DIR_ENV, None)  # the next fit in this process gets a new folder
         run_dir = LitcifarCLI.created_run_dir
-        if run_dir is not None:
+        if run_dir is not None and is_first_process():
             sys.stdout.flush()
             print(f"run: {run_dir}", flush=True)
 

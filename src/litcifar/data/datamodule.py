@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from litcifar.data.arrays import NUM_TRAIN, Cifar10Arrays
 from litcifar.data.cifar10 import default_data_dir, load_cifar10
 from litcifar.data.device_augment import DeviceBatches
+from litcifar.data.sampling import EpochSeededSampler
 from litcifar.errors import InvalidSettingError
 from litcifar.transforms import build_eval_transform, build_train_transform
 
@@ -32,20 +33,13 @@ class ArrayDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int | None]) -> tuple[torch.Tensor, int]:
+        # EpochSeededSampler yields (index, seed) and gives a seed with each batch's first image.
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        if seed is not None:
+            self.transform.set_random_seed(seed)
         image = self.transform(image=self.images[index])["image"]
         return image, int(self.labels[index])
-
-
-def seed_worker_augmentation(worker_id: int) -> None:
-    """Seed the Albumentations pipeline of a loader worker from the worker's torch seed.
-
-    Albumentations 2.x draws from its own generator, seeded from OS entropy unless
-    Compose gets a seed, so global seeds alone leave augmentation unreproducible. The
-    worker's torch seed derives from the main process's torch RNG and differs per worker.
-    """
-    info = torch.utils.data.get_worker_info()
-    info.dataset.transform.set_random_seed(info.seed % 2**32)
 
 
 def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -58,6 +52,23 @@ def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndar
             raise InvalidSettingError(f"class {label} has {len(members)} images, cannot take {per_class}")
         picked.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(picked))
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise InvalidSettingError unless data_dir is a readable folder, or can be created to fetch the data into."""
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not a folder: give the folder that holds the CIFAR-10 cache or cifar-10-batches-py/")
+        if not os.access(data_dir, os.R_OK | os.X_OK):
+            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not readable by this user: fix its permissions or give another folder")
+        return
+    parent = data_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidSettingError(
+            f"data_dir {str(data_dir)!r} does not exist and cannot be created in {str(parent)!r}: give a writable folder"
+        )
 
 
 def default_num_workers() -> int:
@@ -87,6 +98,8 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: side of the one square hole in pixels; 0 disables cutout.
         flip_p: probability of a horizontal flip.
         seed: seed of the stratified picks (not of the augmentation).
+        rebuild_cache: ignore the cache in data_dir and rebuild it from the official
+            batches or a download, for a cache that failed verification.
         device_augment: keep the uint8 images on the training device and augment whole
             batches there (`litcifar.data.device_augment`), with no loader workers; the
             fast path on a GPU. False (default) augments each image with Albumentations
@@ -105,6 +118,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         cutout_size: int = 8,
         flip_p: float = 0.5,
         seed: int = 0,
+        rebuild_cache: bool = False,
         device_augment: bool = False,
     ) -> None:
         super().__init__()
@@ -130,6 +144,7 @@ class Cifar10DataModule(pl.LightningDataModule):
 
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        check_data_dir(self.data_dir)
         self.batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         if device_augment:
@@ -142,6 +157,9 @@ class Cifar10DataModule(pl.LightningDataModule):
         self.train_set: ArrayDataset | None = None
         self.val_set: ArrayDataset | None = None
         self.test_set: ArrayDataset | None = None
+        self.train_sampler: EpochSeededSampler | None = None
+        # (epoch, batches already trained in it), set when a fit resumes from a checkpoint
+        self.resume_position: tuple[int, int] | None = None
 
     @property
     def validates_on_test_set(self) -> bool:
@@ -151,7 +169,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         # Lightning calls this on one process per node: fetch and cache here, so ranks do
         # not race. Keeping the arrays spares setup() a second verification in one process.
         if self.arrays is None:
-            self.arrays = load_cifar10(self.data_dir)
+            self.arrays = load_cifar10(self.data_dir, rebuild_cache=self.hparams.rebuild_cache)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -181,26 +199,22 @@ class Cifar10DataModule(pl.LightningDataModule):
             self.num_workers,
         )
 
-    def _loader(self, dataset: ArrayDataset | None, shuffle: bool) -> DataLoader | DeviceBatches:
+    def _loader(self, dataset: Dataset | None, sampler: EpochSeededSampler | None = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
-        if self.hparams.device_augment:
-            return self._device_batches(dataset, augment=shuffle)
-        if self.num_workers == 0:
-            # Loading in this process: seed the pipeline from the (seeded) torch RNG instead.
-            dataset.transform.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,))))
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             drop_last=False,
-            worker_init_fn=seed_worker_augmentation if self.num_workers > 0 else None,
         )
 
-    def _device_batches(self, dataset: ArrayDataset, augment: bool) -> DeviceBatches:
+    def _device_batches(self, dataset: ArrayDataset | None, augment: bool, seed: int = 0) -> DeviceBatches:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
@@ -215,19 +229,40 @@ class Cifar10DataModule(pl.LightningDataModule):
             pad_mode=hp.pad_mode,
             flip_p=hp.flip_p,
             cutout_size=hp.cutout_size,
-            seed=int(torch.randint(0, 2**31 - 1, (1,))),  # from the seeded torch RNG, like the loader workers
+            seed=seed,
             rank=rank,
             world_size=world_size,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        # Order and augmentation follow (seed, epoch), where the seed is seed_everything's (0 without one).
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        if self.hparams.device_augment:
+            batches = self._device_batches(self.train_set, augment=True, seed=seed)
+            if self.resume_position is not None:
+                epoch, batches_done = self.resume_position
+                batches.sampler.set_epoch(epoch)
+                batches.sampler.skip_batches(batches_done)
+                self.resume_position = None
+            return batches
+        self.train_sampler = EpochSeededSampler(self.train_set, batch_size=self.batch_size, seed=seed)
+        if self.resume_position is not None:
+            epoch, batches_done = self.resume_position
+            self.train_sampler.set_epoch(epoch)
+            self.train_sampler.skip_batches(batches_done)
+            self.resume_position = None
+        return self._loader(self.train_set, self.train_sampler)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+    def _evaluation_loader(self, dataset: ArrayDataset | None) -> DataLoader | DeviceBatches:
+        if self.hparams.device_augment:
+            return self._device_batches(dataset, augment=False)
+        return self._loader(dataset)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._evaluation_loader(self.val_set)
 
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._evaluation_loader(self.test_set)
+
+    def predict_dataloader(self) -> DataLoader | DeviceBatches:
+        return self._evaluation_loader(self.test_set)

@@ -33,9 +33,14 @@ class EpochSampler:
         self.size, self.shuffle, self.seed = size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.skipped_batches = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_batches(self, count: int) -> None:
+        """Leave out the first `count` batches of the next pass, for a fit resumed mid-epoch."""
+        self.skipped_batches = max(0, int(count))
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -106,7 +111,9 @@ class DeviceBatches:
         flip = torch.rand(count, generator=generator) < self.flip_p
         hole = torch.randint(0, IMAGE_SIZE - self.cutout_size + 1, (count, 2), generator=generator)
         order, crop, flip, hole = (t.to(self.device, non_blocking=True) for t in (order, crop, flip, hole))
-        for start in range(0, count, self.batch_size):
+        first = self.sampler.skipped_batches * self.batch_size  # the draws above stay those of the whole epoch
+        self.sampler.skipped_batches = 0
+        for start in range(first if first < count else 0, count, self.batch_size):
             part = slice(start, start + self.batch_size)
             index = order[part]
             yield self._make_batch(index, crop[part], flip[part], hole[part]), self.labels[index]

@@ -7,17 +7,37 @@ import logging
 import lightning.pytorch as pl
 import torch
 from torch.nn import functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from litcifar.data.arrays import CLASSES
 from litcifar.errors import InvalidSettingError
 from litcifar.models import MODELS, count_parameters, create_model
+from litcifar.training.checkpoint import check_state_dict_fits
 from litcifar.training.schedule import build_one_cycle
 from litcifar.training.tta import TTA_MODES, tta_logits
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
+TRAIN_EPOCH_METRICS = ("train_acc", "train_loss")
+
+
+def gather_in_dataset_order(
+    module: pl.LightningModule, probs: torch.Tensor, targets: torch.Tensor, dataset_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather every rank's test outputs and put them back in dataset order.
+
+    Lightning gives each rank a DistributedSampler without shuffling, so rank r gets
+    items r, r + W, r + 2W... and every rank gets the same count (the last items repeat
+    to pad). Interleaving the gathered (W, n, ...) tensors restores the order, and the
+    padding is cut off at `dataset_size`.
+    """
+    gathered_probs = module.all_gather(probs.to(module.device))  # (W, n, C)
+    gathered_targets = module.all_gather(targets.to(module.device))  # (W, n)
+    ordered_probs = gathered_probs.transpose(0, 1).reshape(-1, probs.shape[1])[:dataset_size]
+    ordered_targets = gathered_targets.transpose(0, 1).reshape(-1)[:dataset_size]
+    return ordered_probs.cpu(), ordered_targets.cpu()
 
 
 class CifarClassifier(pl.LightningModule):
@@ -89,7 +109,9 @@ class CifarClassifier(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.num_parameters = count_parameters(self.net)
+        self.net_num_classes = num_classes
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.train_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self._test_probs: list[torch.Tensor] = []
@@ -121,7 +143,8 @@ class CifarClassifier(pl.LightningModule):
         loss = self._loss(logits, targets)
         self.train_acc(logits, targets)
         self.log("loss", loss, prog_bar=True, logger=False)  # per-step value in the progress bar
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.train_loss(loss.detach(), weight=len(targets))
+        self.log("train_loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -143,9 +166,16 @@ class CifarClassifier(pl.LightningModule):
         self.log("test_loss", self._loss(logits, targets), batch_size=len(targets), sync_dist=True)
         self.log("test_acc", self.test_acc)
         # Kept for the analysis of wrong predictions, in loader order (the test loader does not shuffle).
-        # NOTE: under DDP each rank keeps only its own shard.
         self._test_probs.append(logits.float().softmax(dim=1).cpu())
         self._test_targets.append(targets.cpu())
+
+    def on_test_epoch_end(self) -> None:
+        if self.trainer.world_size > 1 and self._test_probs:
+            loaders = self.trainer.test_dataloaders
+            loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+            probs, targets = gather_in_dataset_order(self, torch.cat(self._test_probs), torch.cat(self._test_targets), len(loader.dataset))
+            self._test_probs[:] = [probs]
+            self._test_targets[:] = [targets]
 
     def test_predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (probabilities (N, C), targets (N,)) of the last test run, in test-set order."""
@@ -190,10 +220,29 @@ class CifarClassifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["max_lr"] = self.max_lr  # the LR finder's choice, not in the init hyperparameters
+        # The epoch's running training metrics, so a fit resumed mid-epoch reports the whole epoch.
+        checkpoint["train_metric_states"] = {
+            name: {key: value.detach().clone() for key, value in getattr(self, name).metric_state.items()}
+            for name in TRAIN_EPOCH_METRICS
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning calls this before loading the weights, so a foreign network fails with both names.
+        if "state_dict" in checkpoint:
+            path = getattr(self._trainer, "ckpt_path", None) or "(in memory)"
+            check_state_dict_fits(self, checkpoint, path, self.describe_network())
         if checkpoint.get("max_lr") is not None:
             self.max_lr = checkpoint["max_lr"]
+        for name, states in checkpoint.get("train_metric_states", {}).items():
+            if name in TRAIN_EPOCH_METRICS:
+                metric = getattr(self, name)
+                for key, value in states.items():
+                    setattr(metric, key, value.to(metric.device))
+                metric._update_count = 1  # torchmetrics computes only after an update
+
+    def describe_network(self) -> str:
+        """Return e.g. "custom_resnet (width 0.25) with 10 classes", as checkpoint errors name networks."""
+        return f"{self.hparams.arch} (width {self.hparams.width:g}) with {self.net_num_classes} classes"
 
     def describe(self) -> str:
         """Return a one-line summary: architecture, width and parameter count."""

@@ -24,6 +24,12 @@ def build_one_cycle(
     """
     if total_steps < 2:
         raise InvalidSettingError(f"One Cycle needs at least 2 optimizer steps, got total_steps={total_steps}")
+    if pct_start * total_steps <= 1:
+        # torch's OneCycleLR divides by (pct_start * total_steps - 1), the last warm-up step.
+        raise InvalidSettingError(
+            f"One Cycle with pct_start={pct_start} over {total_steps} optimizer steps has no warm-up step: "
+            "pct_start * total_steps must exceed 1, so train for more steps or raise --model.pct_start"
+        )
     return OneCycleLR(
         optimizer,
         max_lr=max_lr,

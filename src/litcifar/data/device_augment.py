@@ -47,10 +47,14 @@ class EpochSampler:
 
     def indices(self, generator: torch.Generator) -> torch.Tensor:
         order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        # Like DistributedSampler: repeat the first items so every rank gets the same count,
+        # which the test-prediction gather relies on.
+        padding = len(self) * self.world_size - self.size
+        order = torch.cat([order, order[:padding]])
         return order[self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.size, self.world_size))
+        return math.ceil(self.size / self.world_size)
 
 
 class DeviceBatches:

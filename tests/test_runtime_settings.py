@@ -62,3 +62,16 @@ def test_command_line_tta_overrides_checkpoint(checkpoints):
 @pytest.mark.slow
 def test_checkpoint_tta_used_when_not_given(checkpoints):
     assert measured_test_loss(checkpoints["flip"]) == measured_test_loss(checkpoints["none"], "--model.tta", "flip")
+
+
+def test_file_predictions_use_the_model_tta(sample_images):
+    import numpy as np
+    import torch
+
+    from litcifar.analysis.file_predictions import classify_images
+
+    torch.manual_seed(0)
+    model = CifarClassifier(width=0.125, tta="flip")
+    images = sample_images[:8]
+    mirrored = np.ascontiguousarray(images[:, :, ::-1])
+    np.testing.assert_allclose(classify_images(model, images), classify_images(model, mirrored), rtol=1e-4, atol=1e-6)

@@ -10,12 +10,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from litcifar.analysis.file_predictions import classify_images, save_gradcam_overlays, write_predictions_csv
+from litcifar.analysis.file_predictions import (
+    classify_images,
+    save_gradcam_overlays,
+    write_predictions_csv,
+)
 from litcifar.analysis.gradcam import CAM_METHODS, check_cam_layer
 from litcifar.data.arrays import CLASSES
 from litcifar.data.image_files import load_images
 from litcifar.errors import InvalidSettingError
 from litcifar.training.checkpoint import load_classifier
+from litcifar.training.tta import TTA_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gradcam", type=Path, default=None, metavar="DIR", help="also save a Grad-CAM overlay per image into DIR")
     parser.add_argument("--cam_layer", default=None, help="layer for --gradcam (default: the model's last block)")
     parser.add_argument("--cam_method", default="gradcam", choices=sorted(CAM_METHODS), help="CAM method for --gradcam")
+    parser.add_argument("--tta", default=None, choices=TTA_MODES, help="test-time augmentation (default: the checkpoint's setting)")
     return parser
 
 
@@ -45,6 +51,8 @@ def run_predict(argv: list[str]) -> int:
     if not 1 <= args.top_k <= len(CLASSES):
         raise InvalidSettingError(f"--top_k must be in 1..{len(CLASSES)}, got {args.top_k}")
     model = load_classifier(args.ckpt_path)
+    if args.tta is not None:
+        model.hparams.tta = args.tta
     layer = args.cam_layer or model.net.default_cam_layer
     if args.gradcam is not None:
         check_cam_layer(model.net, layer)

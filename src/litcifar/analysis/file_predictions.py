@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,20 +16,24 @@ from litcifar.analysis.plots import overlay_heatmaps
 from litcifar.analysis.wrong_predictions import normalize_images
 from litcifar.data.arrays import CLASSES
 
+if TYPE_CHECKING:
+    from litcifar.training.module import CifarClassifier
+
 logger = logging.getLogger(__name__)
 
 OVERLAY_SIZE = 128  # pixels per side of each saved overlay (the 32x32 input scaled up 4x)
 
 
-def classify_images(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Return class probabilities (N, C) for uint8 RGB images (N, 32, 32, 3), in eval mode without gradients."""
+def classify_images(model: CifarClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Return class probabilities (N, C) for uint8 RGB images (N, 32, 32, 3), in eval mode without gradients,
+    with the model's test-time augmentation."""
     model.eval()
     device = next(model.parameters()).device
     probabilities = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             inputs = normalize_images(images[start : start + batch_size]).to(device)
-            probabilities.append(model(inputs).float().softmax(dim=1).cpu())
+            probabilities.append(model.evaluation_logits(inputs).float().softmax(dim=1).cpu())
     if not probabilities:
         return np.zeros((0, len(CLASSES)), dtype=np.float32)
     return torch.cat(probabilities).numpy()

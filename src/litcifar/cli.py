@@ -1,8 +1,9 @@
 """The `litcifar` command: Lightning's own CLI plus run folders, the LR finder and the analysis.
 
 `litcifar fit` creates a new run folder, runs the LR range test when --model.max_lr is
-not given, trains, tests the last weights, draws the wrong predictions with Grad-CAM,
-writes metrics.json and prints `run: <folder>` as its last line.
+not given, trains, tests the last weights, writes metrics.json, then the analysis
+(figures, analysis.json, report.html) and prints `run: <folder>` as its last line.
+`litcifar analyze` writes the same analysis for an existing checkpoint.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from litcifar.analysis.gradcam import check_cam_layer
-from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
+from litcifar.analysis.options import AnalysisOptions
 from litcifar.analysis.predictions import Predictions
-from litcifar.analysis.wrong_predictions import AnalysisOptions, draw_wrong_predictions
+from litcifar.analysis.run_analysis import write_analysis
+from litcifar.analyze_command import run_analyze
 from litcifar.data.arrays import DataVerificationError
 from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
@@ -202,13 +204,14 @@ class LitcifarCLI(LightningCLI):
             "test accuracy %.2f%% (%d wrong of %d), fit %.0f s", 100 * record["test_acc"], record["misclassified"], record["test_images"], train_seconds
         )
 
-        metrics_csv = run_dir / "metrics.csv"
-        if metrics_csv.is_file():
-            figure = plot_curves(read_epoch_metrics(metrics_csv), val_label=f"validation ({val_source})")
-            save_figure(figure, run_dir / "curves.png")
         options: AnalysisOptions = self._get(self.config_init, "analysis")
-        summary = draw_wrong_predictions(self.model.net, predictions, self.datamodule.test_set.images, options, run_dir)
-        record.update(summary, analysis_seconds=round(time.monotonic() - start, 2))
+        analysis = write_analysis(self.model.net, predictions, self.datamodule, options, run_dir)
+        record.update(
+            shown=len(analysis["misclassified"]),
+            cam_layer=analysis["cam"]["layer"],
+            cam_method=analysis["cam"]["method"],
+            analysis_seconds=round(time.monotonic() - start, 2),
+        )
         write_json(run_dir / "metrics.json", record)
 
 
@@ -221,6 +224,18 @@ def configure_logging() -> None:
     package_logger.propagate = False
 
 
+def _exit_on_known_errors(function, *args, **kwargs):
+    """Call `function`; exit with status 2 on an invalid setting and 1 on missing or corrupt data, with a one-line message."""
+    try:
+        return function(*args, **kwargs)
+    except InvalidSettingError as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (DataNotFoundError, DataVerificationError) as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `litcifar` console script.
 
@@ -228,25 +243,28 @@ def main(args: list[str] | None = None) -> None:
     with a one-line message; other exceptions keep their traceback.
     """
     configure_logging()
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["analyze"]:
+        report = _exit_on_known_errors(run_analyze, argv[1:])
+        print(f"report: {report}", flush=True)
+        return
     LitcifarCLI.created_run_dir = None
     try:
-        LitcifarCLI(
+        _exit_on_known_errors(
+            LitcifarCLI,
             CifarClassifier,
             Cifar10DataModule,
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_callback=FitOnlySaveConfigCallback,
             save_config_kwargs={"overwrite": False},
-            parser_kwargs={"description": "Train CIFAR-10 classifiers with Lightning and show why they fail."},
+            parser_kwargs={
+                "description": "Train CIFAR-10 classifiers with Lightning and show why they fail. "
+                "`litcifar analyze --help` describes the analysis of a trained checkpoint."
+            },
             args=args,
             auto_configure_optimizers=False,
             seed_everything_default=0,
         )
-    except InvalidSettingError as error:
-        print(f"litcifar: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except (DataNotFoundError, DataVerificationError) as error:
-        print(f"litcifar: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     finally:
         run_dir = LitcifarCLI.created_run_dir
         if run_dir is not None:

@@ -46,7 +46,8 @@ def tiny_run(cifar, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
 @pytest.mark.slow
 def test_run_folder_contents(tiny_run):
     run_dir, _ = tiny_run
-    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "lr_find.png", "lr_find.json", "curves.png", "misclassified.png", "gradcam.png", "metrics.json"):
+    analysis_files = ("analysis.json", "report.html", "per_class_accuracy.png", "confusion_matrix.png", "confused_pairs.png", "faithfulness.png", "augmentation.png")
+    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "lr_find.png", "lr_find.json", "curves.png", "misclassified.png", "gradcam.png", "metrics.json", *analysis_files):
         assert (run_dir / name).is_file(), f"{name} missing from the run folder"
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 

@@ -93,3 +93,49 @@ def test_non_spatial_layer_rejected(name, layer):
 @pytest.mark.parametrize(("name", "layer"), CASES + [("custom_resnet", "layer3.residual"), ("resnet18", "layer4.1.conv2")])
 def test_spatial_layers_accepted(name, layer):
     check_cam_layer(create_model(name, width=0.125), layer)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_grad_mode_restored(name):
+    model = create_model(name, width=0.125).eval()
+    with torch.no_grad():
+        compute_gradcam(model, torch.randn(2, 3, 32, 32), [0, 1], layer=model.default_cam_layer)
+        assert torch.is_grad_enabled() is False
+    assert model.training is False
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_hooks_flat_over_500_calls():
+    model = create_model("custom_resnet", width=0.125)
+    layer = model.layer3
+    images = torch.randn(1, 3, 32, 32)
+    hooks_before = (len(layer._forward_hooks), len(layer._backward_hooks), len(model._forward_hooks))
+    for _ in range(500):
+        compute_gradcam(model, images, [3], layer="layer3")
+    assert (len(layer._forward_hooks), len(layer._backward_hooks), len(model._forward_hooks)) == hooks_before
+
+
+def test_memory_flat_over_500_calls():
+    import gc
+    import tracemalloc
+
+    model = create_model("custom_resnet", width=0.125)
+    images = torch.randn(1, 3, 32, 32)
+    for _ in range(20):  # warm-up: lazy imports and caches
+        compute_gradcam(model, images, [3], layer="layer3")
+    gc.collect()
+    tracemalloc.start()
+    start, _ = tracemalloc.get_traced_memory()
+    for _ in range(500):
+        compute_gradcam(model, images, [3], layer="layer3")
+    gc.collect()
+    end, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # A leaked CAM object per call (activations, gradients, hook closures) would add tens of kB each.
+    assert end - start < 500 * 1024, f"Python-side memory grew by {(end - start) / 1024:.0f} kB over 500 calls"
+
+
+def test_index_error_not_swallowed():
+    model = create_model("custom_resnet", width=0.125)
+    with pytest.raises(IndexError):
+        compute_gradcam(model, torch.randn(1, 3, 32, 32), [50], layer="layer3")  # class 50 of 10

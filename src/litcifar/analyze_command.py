@@ -54,7 +54,8 @@ def run_analyze(argv: list[str]) -> Path:
     """Parse `litcifar analyze` arguments, write the analysis and return the path of report.html."""
     parser = build_analyze_parser()
     config = parser.parse_args(argv)
-    options: AnalysisOptions = parser.instantiate_classes(config).analysis
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # renamed in jsonargparse 4.49
+    options: AnalysisOptions = instantiate(config).analysis
     device = pick_device(config.device)
     ckpt_path = Path(config.ckpt_path)
     checkpoint = read_checkpoint(ckpt_path, map_location="cpu")

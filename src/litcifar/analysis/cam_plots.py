@@ -52,7 +52,7 @@ def plot_cam_predicted_vs_true(
             axis.imshow(panel, interpolation="nearest")
             axis.set_title(label, fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure
 
 

@@ -65,5 +65,5 @@ def plot_confused_pairs(pairs: list[ConfusedPair], galleries: list[np.ndarray], 
         label = f"{CLASSES[pair.true_class]} → {CLASSES[pair.predicted_class]}\n{pair.count} images ({pair.share:.1%})"
         axes[row][0].text(-0.15, 0.5, label, transform=axes[row][0].transAxes, ha="right", va="center", fontsize=9)
     figure.suptitle("Most frequent confusions (true → predicted), most confident first")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure

@@ -27,7 +27,7 @@ def plot_class_samples(images: np.ndarray, labels: np.ndarray) -> Figure:
             axis.set_yticks([])
         axes[row][0].set_ylabel(CLASSES[label], rotation=0, ha="right", va="center", fontsize=9)
     figure.suptitle("Training images per class")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure
 
 
@@ -49,5 +49,5 @@ def plot_augmentations(originals: np.ndarray, copies: np.ndarray, description: s
         for axis in axes[row]:
             axis.axis("off")
     figure.suptitle(f"Training augmentation: {description}")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure

@@ -82,7 +82,7 @@ def plot_image_grid(images: np.ndarray, titles: list[str], columns: int = 5, sup
             axis.set_title(titles[index], fontsize=8)
     if suptitle:
         figure.suptitle(suptitle)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure
 
 

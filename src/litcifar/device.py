@@ -19,7 +19,9 @@ def pick_device(request: str = "auto") -> torch.device:
     cuda = torch.cuda.is_available()
     mps = torch.backends.mps.is_available()
     if request == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+        if cuda:
+            return torch.device("cuda")
+        return torch.device("mps" if mps else "cpu")
     if (request == "cuda" and not cuda) or (request == "mps" and not mps):
         raise InvalidSettingError(f"device {request!r} is not available on this machine: use auto or cpu")
     return torch.device(request)

@@ -61,7 +61,12 @@ def plot_faithfulness(result: FaithfulnessResult) -> Figure:
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
     for name, drops in result.mean_drop.items():
         errors = np.asarray(result.standard_error[name])
-        style = {"linestyle": "--", "color": "gray" if name == "random pixels" else "black"} if name in BASELINES else {"marker": "o"}
+        if name == "random pixels":
+            style = {"linestyle": "--", "color": "gray"}
+        elif name in BASELINES:
+            style = {"linestyle": "--", "color": "black"}
+        else:
+            style = {"marker": "o"}
         axis.errorbar(result.percents, drops, yerr=errors, label=name, capsize=3, **style)
     axis.set_xlabel("pixels replaced by the mean colour (% of the image, highest-ranked first)")
     axis.set_ylabel("mean drop in predicted-class probability")

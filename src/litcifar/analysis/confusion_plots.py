@@ -48,7 +48,7 @@ def plot_confusion_matrix(matrix: np.ndarray, normalized: bool) -> Figure:
 
 
 def plot_confused_pairs(pairs: list[ConfusedPair], galleries: list[np.ndarray], confidences: list[np.ndarray]) -> Figure:
-    """One row per confused pair: its label, then up to N of its images (float RGB) with their confidence."""
+    """Draw one row per confused pair: its label, then its images (float RGB) titled with their confidence."""
     if not pairs:
         figure, axis = plt.subplots(figsize=(4, 1.5))
         axis.text(0.5, 0.5, "no confusions", ha="center", va="center")

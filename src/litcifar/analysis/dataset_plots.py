@@ -32,7 +32,7 @@ def plot_class_samples(images: np.ndarray, labels: np.ndarray) -> Figure:
 
 
 def plot_augmentations(originals: np.ndarray, copies: np.ndarray, description: str) -> Figure:
-    """One row per image: the original, then its augmented copies (N, K, H, W, 3)."""
+    """Draw one row per image: the original, then its augmented copies (N, K, H, W, 3)."""
     if len(originals) == 0:
         figure, axis = plt.subplots(figsize=(4, 1.5))
         axis.text(0.5, 0.5, "no images to show", ha="center", va="center")

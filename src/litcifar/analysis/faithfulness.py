@@ -10,8 +10,8 @@ same area, so the blob baseline is the fair one: a CAM whose curve lies on it ex
 nothing.
 
 pytorch-grad-cam 1.5.7's `PerturbationConfidenceMetric` with `RemoveMostRelevantFirst`
-does the masking and scoring; its ROAD metrics impute by neighbour interpolation instead
-of the mean colour, so they are not used here.
+does the masking and scoring. Its ROAD metrics fill the removed pixels by neighbour
+interpolation, not the mean colour, so they are not used here.
 """
 
 from __future__ import annotations

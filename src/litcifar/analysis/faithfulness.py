@@ -38,6 +38,19 @@ def replace_with_mean(image: torch.Tensor, keep_mask: torch.Tensor) -> torch.Ten
     return image * keep_mask.to(image.dtype)
 
 
+def class_probabilities(model: nn.Module, images: torch.Tensor, classes: np.ndarray) -> np.ndarray:
+    """Return the softmax probability of `classes` for each image, with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            probabilities = model(images).float().softmax(dim=1)
+    finally:
+        model.train(was_training)
+    rows = torch.arange(len(images), device=probabilities.device)
+    return probabilities[rows, torch.as_tensor(classes, device=probabilities.device)].cpu().numpy().astype(np.float64)
+
+
 def confidence_drop(
     model: nn.Module,
     images: torch.Tensor,
@@ -45,14 +58,18 @@ def confidence_drop(
     classes: np.ndarray,
     percent: float,
     seed: int = 0,
+    before: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return, per image, the softmax probability of `classes` before minus after removing the top `percent` % pixels.
 
-    `images` are normalised (N, 3, H, W) on the model's device, `heatmaps` (N, H, W). The
-    model runs in eval mode, and its training flag is restored afterwards.
+    `images` are normalised (N, 3, H, W) on the model's device, `heatmaps` (N, H, W).
+    `before` holds the probabilities of the intact images when already known. The model
+    runs in eval mode, and its training flag is restored afterwards.
     """
     if not 0 < percent < 100:
         raise InvalidSettingError(f"faithfulness percentages must be in (0, 100), got {percent}")
+    if before is None:
+        before = class_probabilities(model, images, classes)
     rng = np.random.default_rng(seed)
     ranked = heatmaps.astype(np.float64) + TIE_BREAK_SCALE * rng.random(heatmaps.shape)
     metric = PerturbationConfidenceMetric(RemoveMostRelevantFirst(100 - percent, replace_with_mean))
@@ -61,10 +78,10 @@ def confidence_drop(
     model.eval()
     try:
         with torch.no_grad():
-            change = metric(images, ranked.astype(np.float32), targets, model)
+            after = metric(images, ranked.astype(np.float32), targets, model, return_diff=False)
     finally:
         model.train(was_training)
-    return -np.asarray(change, dtype=np.float64).reshape(len(images))
+    return before - np.asarray(after, dtype=np.float64).reshape(len(images))
 
 
 def random_blob_maps(count: int, feature_size: tuple[int, int], image_size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -126,9 +143,10 @@ def measure_faithfulness(
     }
     for method in methods:
         maps[method] = compute_gradcam(model, images, classes, layer=layer, method=method)
+    before = class_probabilities(model, images, classes)
     result = FaithfulnessResult([float(p) for p in percents], {}, {}, len(images), layer)
     for name, heatmaps in maps.items():
-        drops = [_mean_and_error(confidence_drop(model, images, heatmaps, classes, p, seed)) for p in percents]
+        drops = [_mean_and_error(confidence_drop(model, images, heatmaps, classes, p, seed, before)) for p in percents]
         result.mean_drop[name] = [mean for mean, _ in drops]
         result.standard_error[name] = [error for _, error in drops]
     return result

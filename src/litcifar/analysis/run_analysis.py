@@ -157,20 +157,34 @@ def write_analysis(
     layer = options.layer or network.default_cam_layer
     check_cam_layer(network, layer)
 
+    stage_seconds: dict[str, float] = {}
+    stage_start = time.monotonic()
+
+    def finish_stage(name: str) -> None:
+        nonlocal stage_start
+        now = time.monotonic()
+        stage_seconds[name] = round(now - stage_start, 2)
+        stage_start = now
+
     counts, record = _write_confusion(predictions, out_dir)
     mistakes = incorrect_predictions(predictions)
     record["test_acc"] = predictions.accuracy
     record["test_images"] = int(len(predictions.targets))
     record["misclassified_count"] = int(len(mistakes))
     record["top_confused_pairs"] = _write_confused_pairs(counts, mistakes, test_images, options, out_dir)
+    finish_stage("confusion")
     record["misclassified"] = _write_mistakes(network, mistakes, test_images, layer, options, out_dir)
     record["cam"] = {"layer": layer, "method": options.method, "image_weight": options.image_weight}
+    finish_stage("misclassified_and_gradcam")
     record["faithfulness"] = _write_faithfulness(network, predictions, test_images, layer, options, out_dir)
+    finish_stage("faithfulness")
     _write_dataset_views(datamodule, options, out_dir)
     val_source = "test set" if datamodule.validates_on_test_set else "held-out training images"
     _write_training_views(run_dir, out_dir, f"validation ({val_source})")
+    finish_stage("dataset_and_training_views")
 
     record["analysis_seconds"] = round(time.monotonic() - start, 2)
+    record["stage_seconds"] = stage_seconds
     record["files"] = sorted(path.name for path in out_dir.glob("*.png"))
     write_json(out_dir / "analysis.json", record)
     write_report(out_dir, record, _read_metrics(run_dir), _read_text(run_dir / "config.yaml"))

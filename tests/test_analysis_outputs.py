@@ -122,8 +122,8 @@ def test_mismatched_predictions_rejected(analysis_setup, tmp_path):
     ("settings", "message"),
     [
         ({"num_images": -1}, "num_images must be >= 0"),
-        ({"method": "scorecam"}, "unknown CAM method 'scorecam'"),
-        ({"faithfulness_methods": ("gradcam", "bogus")}, "unknown CAM method 'bogus'"),
+        ({"method": "scorecam"}, "unknown analysis.method 'scorecam'"),
+        ({"faithfulness_methods": ("gradcam", "bogus")}, "unknown CAM method 'bogus' in analysis.faithfulness_methods"),
         ({"faithfulness_percents": (10.0, 100.0)}, "faithfulness_percents must each be in \\(0, 100\\), got 100"),
         ({"image_weight": 1.5}, "image_weight must be in \\[0, 1\\]"),
         ({"columns": 0}, "columns must be >= 1"),

@@ -53,9 +53,11 @@ class AnalysisOptions:
                 raise InvalidSettingError(f"analysis.{name} must be >= 0, got {getattr(self, name)}")
         if self.columns < 1:
             raise InvalidSettingError(f"analysis.columns must be >= 1, got {self.columns}")
-        unknown = [m for m in (self.method, *self.faithfulness_methods) if m not in CAM_METHODS]
+        if self.method not in CAM_METHODS:
+            raise InvalidSettingError(f"unknown analysis.method {self.method!r}: choose one of {', '.join(CAM_METHODS)}")
+        unknown = [method for method in self.faithfulness_methods if method not in CAM_METHODS]
         if unknown:
-            raise InvalidSettingError(f"unknown CAM method {unknown[0]!r} in analysis settings: choose from {', '.join(CAM_METHODS)}")
+            raise InvalidSettingError(f"unknown CAM method {unknown[0]!r} in analysis.faithfulness_methods: choose from {', '.join(CAM_METHODS)}")
         if not 0.0 <= self.image_weight <= 1.0:
             raise InvalidSettingError(f"analysis.image_weight must be in [0, 1], got {self.image_weight}")
         bad_percents = [p for p in self.faithfulness_percents if not 0 < p < 100]

@@ -26,7 +26,7 @@ from litcifar.analysis.gradcam import check_cam_layer, compute_gradcam
 from litcifar.analysis.options import AnalysisOptions
 from litcifar.analysis.plots import plot_curves, plot_misclassified, read_epoch_metrics, save_figure
 from litcifar.analysis.predictions import Mistakes, Predictions, incorrect_predictions
-from litcifar.analysis.test_images import normalize_images
+from litcifar.analysis.image_batches import normalize_images
 from litcifar.data.arrays import CLASSES
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.report import write_report

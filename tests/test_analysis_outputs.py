@@ -87,13 +87,22 @@ def test_display_images_keep_rgb_colours(cifar):
     np.testing.assert_allclose(display, cifar.test_images[indices] / 255.0, atol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def setup_30_images(small_datamodule):
+    """An untrained network and its predictions on the first 30 test images, so galleries stay small."""
+    torch.manual_seed(0)
+    network = create_model("custom_resnet", width=0.125)
+    datamodule = small_datamodule(30)
+    return network, datamodule, collect_predictions(network, datamodule.test_dataloader())
+
+
 @pytest.mark.parametrize("num_images", [0, 1, 7, 13, 10_000])
-def test_odd_gallery_sizes(analysis_setup, tmp_path, num_images):
-    network, datamodule, predictions = analysis_setup
+def test_odd_gallery_sizes(setup_30_images, tmp_path, num_images):
+    network, datamodule, predictions = setup_30_images
     options = AnalysisOptions(num_images=num_images, columns=4, top_pairs=2, faithfulness_images=0, samples_per_class=1, augmented_images=1, augmented_copies=1)
     record = write_analysis(network, predictions, datamodule, options, tmp_path)
-    expected = min(num_images, len(predictions.misclassified_indices()))
-    assert len(record["misclassified"]) == expected
+    mistakes = len(predictions.misclassified_indices())
+    assert len(record["misclassified"]) == min(num_images, mistakes)
     assert record["faithfulness"] is None
     for name in ("misclassified.png", "gradcam.png", "report.html"):
         assert (tmp_path / name).is_file()

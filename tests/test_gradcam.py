@@ -148,7 +148,7 @@ def test_memory_flat_over_500_calls():
     # tracemalloc does not see tensor storage, so count the live tensors too.
     tensors_after = sum(isinstance(item, torch.Tensor) for item in gc.get_objects())
     assert tensors_after <= tensors_before, f"{tensors_after - tensors_before} tensors still alive after 500 calls"
-    # A leaked CAM object per call (activations, gradients, hook closures) would add tens of kB each.
+    # Estimate: a leaked CAM object per call (activations, gradients, hook closures) would add several kB each.
     assert end - start < 500 * 1024, f"Python-side memory grew by {(end - start) / 1024:.0f} kB over 500 calls"
 
 

@@ -63,7 +63,7 @@ def confidence_drop(
     """Return, per image, the softmax probability of `classes` before minus after removing the top `percent` % pixels.
 
     `images` are normalised (N, 3, H, W) on the model's device, `heatmaps` (N, H, W).
-    `before` holds the probabilities of the intact images when already known. The model
+    `before` contains the probabilities of the intact images when already known. The model
     runs in eval mode, and its training flag is restored afterwards.
     """
     if not 0 < percent < 100:

@@ -80,7 +80,13 @@ def test_resolved_config_saved(tiny_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["lr_find.png", "curves.png", "misclassified.png", "gradcam.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lr_find.png", "curves.png", "misclassified.png", "gradcam.png", "per_class_accuracy.png", "confusion_matrix.png",
+        "confusion_matrix_normalized.png", "confused_pairs.png", "faithfulness.png", "class_samples.png", "augmentation.png",
+    ],
+)
 def test_figures_decode(tiny_run, name):
     run_dir, _ = tiny_run
     with Image.open(run_dir / name) as image:

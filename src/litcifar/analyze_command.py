@@ -39,7 +39,7 @@ def build_analyze_parser() -> ArgumentParser:
     parser.add_argument("--device", type=str, default="auto", help=f"Device of the evaluation: {', '.join(DEVICE_CHOICES)} (auto: CUDA, then MPS, then CPU).")
     parser.add_argument("--data_dir", type=str | None, default=None, help="CIFAR-10 folder; default the checkpoint's setting, else $LITCIFAR_DATA or the user cache.")
     parser.add_argument("--batch_size", type=int | None, default=None, help="Images per batch of the test pass; default the checkpoint's setting.")
-    parser.add_argument("--num_workers", type=int | None, default=None, help="Loader processes; default one per core beyond the first.")
+    parser.add_argument("--num_workers", type=int | None, default=None, help="Loader processes; default the checkpoint's setting, else one per core beyond the first.")
     parser.add_class_arguments(AnalysisOptions, "analysis")
     return parser
 

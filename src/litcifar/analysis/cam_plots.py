@@ -57,7 +57,7 @@ def plot_cam_predicted_vs_true(
 
 
 def plot_faithfulness(result: FaithfulnessResult) -> Figure:
-    """Mean confidence drop against the share of pixels removed, each CAM method against the random baselines."""
+    """Plot the mean confidence drop against the share of pixels removed, each CAM method against the random baselines."""
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
     for name, drops in result.mean_drop.items():
         errors = np.asarray(result.standard_error[name])

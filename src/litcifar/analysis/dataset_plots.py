@@ -10,7 +10,7 @@ from litcifar.data.arrays import CLASSES
 
 
 def plot_class_samples(images: np.ndarray, labels: np.ndarray) -> Figure:
-    """One row per class of uint8 images grouped by class, as `class_samples` returns them."""
+    """Draw one row per class of uint8 images grouped by class, as `class_samples` returns them."""
     classes = list(dict.fromkeys(int(label) for label in labels))
     if not classes:
         figure, axis = plt.subplots(figsize=(4, 1.5))

@@ -15,7 +15,9 @@ def class_samples(images: np.ndarray, labels: np.ndarray, per_class: int, seed: 
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         if per_class > len(members):
-            raise InvalidSettingError(f"class {label} has {len(members)} images, cannot show {per_class} per class")
+            raise InvalidSettingError(
+                f"class {label} has only {len(members)} training images, fewer than samples_per_class={per_class}: lower analysis.samples_per_class"
+            )
         picked.append(np.sort(rng.choice(members, size=per_class, replace=False)))
     indices = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
     return images[indices], labels[indices]

@@ -20,7 +20,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from litcifar.analysis.wrong_predictions import normalize_images  # noqa: E402
+from litcifar.analysis.image_batches import normalize_images  # noqa: E402
 from litcifar.data.cifar10 import load_cifar10  # noqa: E402
 from litcifar.models import create_model  # noqa: E402
 

@@ -46,7 +46,8 @@ def tiny_run(cifar, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
 @pytest.mark.slow
 def test_run_folder_contents(tiny_run):
     run_dir, _ = tiny_run
-    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "lr_find.png", "lr_find.json", "curves.png", "misclassified.png", "gradcam.png", "metrics.json"):
+    analysis_files = ("analysis.json", "report.html", "per_class_accuracy.png", "confusion_matrix.png", "confused_pairs.png", "faithfulness.png", "augmentation.png")
+    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.csv", "lr_find.png", "lr_find.json", "curves.png", "misclassified.png", "gradcam.png", "metrics.json", *analysis_files):
         assert (run_dir / name).is_file(), f"{name} missing from the run folder"
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -79,7 +80,13 @@ def test_resolved_config_saved(tiny_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["lr_find.png", "curves.png", "misclassified.png", "gradcam.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lr_find.png", "curves.png", "misclassified.png", "gradcam.png", "per_class_accuracy.png", "confusion_matrix.png",
+        "confusion_matrix_normalized.png", "confused_pairs.png", "faithfulness.png", "class_samples.png", "augmentation.png",
+    ],
+)
 def test_figures_decode(tiny_run, name):
     run_dir, _ = tiny_run
     with Image.open(run_dir / name) as image:

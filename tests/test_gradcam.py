@@ -93,3 +93,66 @@ def test_non_spatial_layer_rejected(name, layer):
 @pytest.mark.parametrize(("name", "layer"), CASES + [("custom_resnet", "layer3.residual"), ("resnet18", "layer4.1.conv2")])
 def test_spatial_layers_accepted(name, layer):
     check_cam_layer(create_model(name, width=0.125), layer)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_grad_mode_restored(name):
+    model = create_model(name, width=0.125).eval()
+    with torch.no_grad():
+        compute_gradcam(model, torch.randn(2, 3, 32, 32), [0, 1], layer=model.default_cam_layer)
+        assert torch.is_grad_enabled() is False
+    assert model.training is False
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def tiny_network() -> torch.nn.Sequential:
+    """A two-conv network, so 500 CAM calls take seconds; layer "2" is the second conv."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 10),
+    )
+
+
+def test_hooks_flat_over_500_calls():
+    model = tiny_network()
+    layer = model[2]
+    images = torch.randn(1, 3, 32, 32)
+    hooks_before = (len(layer._forward_hooks), len(layer._backward_hooks), len(model._forward_hooks))
+    for _ in range(500):
+        compute_gradcam(model, images, [3], layer="2")
+    assert (len(layer._forward_hooks), len(layer._backward_hooks), len(model._forward_hooks)) == hooks_before
+
+
+def test_memory_flat_over_500_calls():
+    import gc
+    import tracemalloc
+
+    model = tiny_network()
+    images = torch.randn(1, 3, 32, 32)
+    for _ in range(20):  # warm-up: lazy imports and caches
+        compute_gradcam(model, images, [3], layer="2")
+    gc.collect()
+    tensors_before = sum(isinstance(item, torch.Tensor) for item in gc.get_objects())
+    tracemalloc.start()
+    start, _ = tracemalloc.get_traced_memory()
+    for _ in range(500):
+        compute_gradcam(model, images, [3], layer="2")
+    gc.collect()
+    end, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # tracemalloc does not see tensor storage, so count the live tensors too.
+    tensors_after = sum(isinstance(item, torch.Tensor) for item in gc.get_objects())
+    assert tensors_after <= tensors_before, f"{tensors_after - tensors_before} tensors still alive after 500 calls"
+    # Estimate: a leaked CAM object per call (activations, gradients, hook closures) would add several kB each.
+    assert end - start < 500 * 1024, f"Python-side memory grew by {(end - start) / 1024:.0f} kB over 500 calls"
+
+
+def test_index_error_not_swallowed():
+    model = create_model("custom_resnet", width=0.125)
+    with pytest.raises(IndexError):
+        compute_gradcam(model, torch.randn(1, 3, 32, 32), [50], layer="layer3")  # class 50 of 10

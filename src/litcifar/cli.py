@@ -1,10 +1,11 @@
 """The `litcifar` command: Lightning's own CLI plus run folders, the LR finder and the analysis.
 
 `litcifar fit` creates a new run folder, runs the LR range test when --model.max_lr is
-not given, trains, tests the last weights, draws the wrong predictions with Grad-CAM,
-writes metrics.json and prints `run: <folder>` as its last line. `--ckpt_path last` or
-a checkpoint inside a run folder resumes that run in its own folder (see
-litcifar.training.resume).
+not given, trains, tests the last weights, writes metrics.json, then the analysis
+(figures, analysis.json, report.html) and prints `run: <folder>` as its last line.
+`--ckpt_path last` or a checkpoint inside a run folder resumes that run in its own
+folder (see litcifar.training.resume). `litcifar analyze` writes the same analysis for
+an existing checkpoint, and `litcifar predict` classifies image files.
 """
 
 from __future__ import annotations
@@ -21,22 +22,37 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from litcifar.analysis.gradcam import check_cam_layer
-from litcifar.analysis.plots import plot_curves, read_epoch_metrics, save_figure
+from litcifar.analysis.options import AnalysisOptions
 from litcifar.analysis.predictions import Predictions
-from litcifar.analysis.wrong_predictions import AnalysisOptions, draw_wrong_predictions
+from litcifar.analysis.run_analysis import write_analysis
+from litcifar.analyze_command import run_analyze
 from litcifar.data.arrays import DataVerificationError
 from litcifar.data.cifar10 import DataNotFoundError
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.errors import InvalidSettingError
 from litcifar.predict_cli import run_predict
 from litcifar.run_folder import create_run_folder, write_json
-from litcifar.training.checkpoint import SafeAtomicCheckpointIO, check_requested_network, read_checkpoint
-from litcifar.training.finite_guard import FiniteTrainingGuard, KeepGoodCheckpoint, NonFiniteTrainingError
+from litcifar.training.checkpoint import (
+    SafeAtomicCheckpointIO,
+    check_requested_network,
+    read_checkpoint,
+)
+from litcifar.training.finite_guard import (
+    FiniteTrainingGuard,
+    KeepGoodCheckpoint,
+    NonFiniteTrainingError,
+)
 from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
 from litcifar.training.module import CifarClassifier
 from litcifar.training.precision import precision_advice
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
-from litcifar.training.resume import CSV_ROWS_KEY, ResumableCSVLogger, ResumeState, find_last_checkpoint, run_folder_of
+from litcifar.training.resume import (
+    CSV_ROWS_KEY,
+    ResumableCSVLogger,
+    ResumeState,
+    find_last_checkpoint,
+    run_folder_of,
+)
 
 logger = logging.getLogger("litcifar")
 
@@ -289,7 +305,7 @@ class LitcifarCLI(LightningCLI):
             "train_images": len(self.datamodule.train_set),
             "test_images": len(predictions.targets),
             "val_source": val_source,
-            "misclassified": int(len(predictions.misclassified_indices())),
+            "misclassified": len(predictions.misclassified_indices()),
         }
         if self.resume_checkpoint is not None:
             # train_seconds then covers only the steps after this step.
@@ -299,19 +315,20 @@ class LitcifarCLI(LightningCLI):
             "test accuracy %.2f%% (%d wrong of %d), fit %.0f s", 100 * record["test_acc"], record["misclassified"], record["test_images"], train_seconds
         )
 
-        metrics_csv = run_dir / "metrics.csv"
-        if metrics_csv.is_file():
-            figure = plot_curves(read_epoch_metrics(metrics_csv), val_label=f"validation ({val_source})")
-            save_figure(figure, run_dir / "curves.png")
         options: AnalysisOptions = self._get(self.config_init, "analysis")
-        summary = draw_wrong_predictions(self.model.net, predictions, self.datamodule.test_set.images, options, run_dir)
-        record.update(summary, analysis_seconds=round(time.monotonic() - start, 2))
+        analysis = write_analysis(self.model.net, predictions, self.datamodule, options, run_dir)
+        record.update(
+            shown=len(analysis["misclassified"]),
+            cam_layer=analysis["cam"]["layer"],
+            cam_method=analysis["cam"]["method"],
+            analysis_seconds=round(time.monotonic() - start, 2),
+        )
         write_json(run_dir / "metrics.json", record)
 
 
 def is_first_process() -> bool:
     """Return False in the extra processes of a multi-process run (DDP ranks other than 0)."""
-    return all(int(os.environ.get(name, 0)) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+    return all(int(os.environ.get(name, "0")) == 0 for name in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
 def configure_logging() -> None:
@@ -321,6 +338,18 @@ def configure_logging() -> None:
     package_logger.addHandler(handler)
     package_logger.setLevel(logging.INFO)
     package_logger.propagate = False
+
+
+def _exit_on_known_errors(function, *args, **kwargs):
+    """Call `function`; exit with status 2 on an invalid setting and 1 on missing or corrupt data, with a one-line message."""
+    try:
+        return function(*args, **kwargs)
+    except InvalidSettingError as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (DataNotFoundError, DataVerificationError, NonFiniteTrainingError) as error:
+        print(f"litcifar: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main(args: list[str] | None = None) -> None:
@@ -333,15 +362,16 @@ def main(args: list[str] | None = None) -> None:
     configure_logging()
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["predict"]:
-        try:
-            raise SystemExit(run_predict(argv[1:]))
-        except InvalidSettingError as error:
-            print(f"litcifar: error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+        raise SystemExit(_exit_on_known_errors(run_predict, argv[1:]))
+    if argv[:1] == ["analyze"]:
+        report = _exit_on_known_errors(run_analyze, argv[1:])
+        print(f"report: {report}", flush=True)
+        return
     LitcifarCLI.created_run_dir = None
     inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     try:
-        LitcifarCLI(
+        _exit_on_known_errors(
+            LitcifarCLI,
             CifarClassifier,
             Cifar10DataModule,
             trainer_defaults=TRAINER_DEFAULTS,
@@ -349,18 +379,13 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": False},
             parser_kwargs={
                 "description": "Train CIFAR-10 classifiers with Lightning and show why they fail. "
-                "`litcifar predict --help` describes classifying image files with a checkpoint."
+                "`litcifar analyze --help` describes the analysis of a trained checkpoint, and "
+                "`litcifar predict --help` classifying image files with one."
             },
             args=args,
             auto_configure_optimizers=False,
             seed_everything_default=0,
         )
-    except InvalidSettingError as error:
-        print(f"litcifar: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except (DataNotFoundError, DataVerificationError, NonFiniteTrainingError) as error:
-        print(f"litcifar: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     finally:
         if inherited_run_dir is None:
             os.environ.pop(RUN_DIR_ENV, None)  # the next fit in this process gets a new folder

@@ -13,7 +13,7 @@ from PIL import Image
 
 from litcifar.analysis.gradcam import compute_gradcam
 from litcifar.analysis.plots import overlay_heatmaps
-from litcifar.analysis.wrong_predictions import normalize_images
+from litcifar.analysis.image_batches import normalize_images
 from litcifar.data.arrays import CLASSES
 
 if TYPE_CHECKING:

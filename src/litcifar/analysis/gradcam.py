@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
@@ -15,6 +15,8 @@ CAM_METHODS = {
     "gradcam++": GradCAMPlusPlus,
     "layercam": LayerCAM,
     "eigencam": EigenCAM,
+    "xgradcam": XGradCAM,
+    "hirescam": HiResCAM,
 }
 
 
@@ -32,11 +34,12 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
         raise InvalidSettingError(f"model has no layer {name!r}: choose {_layer_choices(model)}") from error
 
 
-def check_cam_layer(model: nn.Module, name: str) -> None:
-    """Raise InvalidSettingError unless layer `name` outputs a (N, C, H, W) feature map, as CAM methods need.
+def check_cam_layer(model: nn.Module, name: str) -> tuple[int, int]:
+    """Return the (H, W) of layer `name`'s feature map for a 32x32 image.
 
-    Runs one forward pass of a blank 32x32 image in eval mode, so batch-norm statistics
-    stay as they were, and restores the training flag.
+    Raises InvalidSettingError unless the layer outputs a (N, C, H, W) feature map, as CAM
+    methods need. Runs one forward pass of a blank 32x32 image in eval mode, so batch-norm
+    statistics stay as they were, and restores the training flag.
     """
     layer = resolve_layer(model, name)
     shapes: list[tuple[int, ...] | None] = []
@@ -58,6 +61,7 @@ def check_cam_layer(model: nn.Module, name: str) -> None:
             f"layer {name!r} outputs {shapes[0] if shapes else 'nothing'}, but Grad-CAM needs a convolutional "
             f"feature map (N, C, H, W): choose {_layer_choices(model)}"
         )
+    return shapes[0][2], shapes[0][3]
 
 
 def compute_gradcam(
@@ -69,6 +73,9 @@ def compute_gradcam(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Return heatmaps (N, H, W) in [0, 1] of `method` on `layer` for each image's target class.
+
+    `images` are normalised (N, 3, H, W) tensors; they are moved to the model's device (CPU,
+    CUDA or MPS). One CAM object serves all chunks of `batch_size` images of one call.
 
     Gradients are switched on even under `torch.inference_mode` (Lightning's test loop), the
     CAM object's hooks are released on exit, and the model's training flag and each
@@ -89,11 +96,15 @@ def compute_gradcam(
         with torch.inference_mode(False), torch.enable_grad():
             # Tensors made under inference mode cannot enter autograd: clone outside it.
             images = images.detach().clone().to(device)
-            with CAM_METHODS[method](model=model, target_layers=[target_layer]) as cam:
+            # try/finally instead of `with`: BaseCAM.__exit__ (1.5.7) swallows IndexError.
+            cam = CAM_METHODS[method](model=model, target_layers=[target_layer])
+            try:
                 for start in range(0, len(images), batch_size):
                     chunk = images[start : start + batch_size]
                     targets = [ClassifierOutputTarget(int(c)) for c in target_classes[start : start + batch_size]]
                     heatmaps.append(cam(input_tensor=chunk, targets=targets))
+            finally:
+                cam.activations_and_grads.release()
     finally:
         model.train(was_training)
         for parameter, flag in zip(model.parameters(), requires_grad):

@@ -1,4 +1,4 @@
-"""Figures of a run: curves, image grids of wrong predictions, Grad-CAM overlays."""
+"""Figures shared by the analysis: curves, image grids, heatmap overlays, saving."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _grid_shape(count: int, columns: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
-def _titles(targets: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> list[str]:
+def prediction_titles(targets: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> list[str]:
     return [f"true: {CLASSES[t]}\npred: {CLASSES[p]} ({c:.0%})" for t, p, c in zip(targets, predicted, confidence)]
 
 
@@ -82,7 +82,7 @@ def plot_image_grid(images: np.ndarray, titles: list[str], columns: int = 5, sup
             axis.set_title(titles[index], fontsize=8)
     if suptitle:
         figure.suptitle(suptitle)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / figure.get_figheight()))  # room for the suptitle
     return figure
 
 
@@ -90,7 +90,7 @@ def plot_misclassified(
     images: np.ndarray, targets: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, columns: int = 5
 ) -> Figure:
     """Grid of wrong predictions titled true / predicted / confidence; images float RGB in [0, 1]."""
-    return plot_image_grid(images, _titles(targets, predicted, confidence), columns, "Misclassified test images")
+    return plot_image_grid(images, prediction_titles(targets, predicted, confidence), columns, "Misclassified test images, most confident first")
 
 
 def overlay_heatmaps(images: np.ndarray, heatmaps: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
@@ -99,24 +99,8 @@ def overlay_heatmaps(images: np.ndarray, heatmaps: np.ndarray, image_weight: flo
     return np.asarray(blended, dtype=np.float32).reshape(images.shape) / 255.0
 
 
-def plot_gradcam(
-    images: np.ndarray,
-    heatmaps: np.ndarray,
-    targets: np.ndarray,
-    predicted: np.ndarray,
-    confidence: np.ndarray,
-    layer: str,
-    columns: int = 5,
-    image_weight: float = 0.5,
-) -> Figure:
-    """Draw the misclassified grid with each image's Grad-CAM for the predicted class overlaid."""
-    overlays = overlay_heatmaps(images, heatmaps, image_weight) if len(images) else images
-    return plot_image_grid(
-        overlays, _titles(targets, predicted, confidence), columns, f"Grad-CAM for the predicted class ({layer})"
-    )
-
-
 def save_figure(figure: Figure, path: Path, dpi: int = 120) -> Path:
+    """Write `figure` as PNG to `path` and close it, so figures do not pile up in memory."""
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     return path

@@ -39,19 +39,58 @@ class Predictions:
 
 
 @torch.inference_mode()
-def collect_predictions(model: nn.Module, loader: DataLoader, device: torch.device | str = "cpu") -> Predictions:
+def collect_predictions(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None) -> Predictions:
     """Run `model` over a loader of (images, targets) in eval mode and gather softmax outputs.
 
-    The model's training flag is restored afterwards.
+    Images go to `device`, by default the device of the model's parameters. The model's
+    training flag is restored afterwards. A CifarClassifier runs with its test-time
+    augmentation (`evaluation_logits`), as in `litcifar test`.
     """
+    if device is None:
+        device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    forward = getattr(model, "evaluation_logits", model)
     probs, targets = [], []
     try:
         for images, labels in loader:
-            logits = model(images.to(device))
+            logits = forward(images.to(device))
             probs.append(logits.float().softmax(dim=1).cpu())
             targets.append(labels.cpu())
     finally:
         model.train(was_training)
     return Predictions(torch.cat(probs).numpy(), torch.cat(targets).numpy())
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """Wrong predictions, most confident first: dataset indices, true and predicted classes, confidence."""
+
+    indices: np.ndarray
+    targets: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def head(self, count: int) -> Mistakes:
+        """Return the first `count` mistakes (all of them when fewer exist)."""
+        return Mistakes(self.indices[:count], self.targets[:count], self.predicted[:count], self.confidence[:count])
+
+
+def incorrect_predictions(predictions: Predictions) -> Mistakes:
+    """Return the wrong predictions sorted by confidence, highest first; ties keep dataset order."""
+    wrong = predictions.misclassified_indices()
+    order = np.argsort(-predictions.confidence[wrong], kind="stable")
+    indices = wrong[order]
+    return Mistakes(indices, predictions.targets[indices], predictions.predicted[indices], predictions.confidence[indices])
+
+
+def count_correct(outputs: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray) -> int:
+    """Count rows of `outputs` (N, C), logits or probabilities, whose argmax equals `targets` (N,)."""
+    outputs = torch.as_tensor(outputs)
+    targets = torch.as_tensor(targets)
+    if outputs.ndim != 2 or len(outputs) != len(targets):
+        raise ValueError(f"outputs must be (N, C) with N = len(targets) = {len(targets)}, got shape {tuple(outputs.shape)}")
+    return int((outputs.argmax(dim=1) == targets.to(outputs.device)).sum())

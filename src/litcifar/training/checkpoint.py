@@ -8,6 +8,7 @@ Every load in litcifar (Lightning's resume and test, `load_classifier`) goes thr
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import pickle
@@ -127,15 +128,14 @@ class SafeAtomicCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path, map_location=map_location if map_location is not None else "cpu")
 
 
-def load_classifier(path: str | Path, map_location: Any = "cpu"):
-    """Build the CifarClassifier a checkpoint was trained as and load its weights, in eval mode.
+def classifier_from_checkpoint(checkpoint: dict[str, Any], path: str | Path):
+    """Build the CifarClassifier a loaded checkpoint was trained as and load its weights, in eval mode.
 
     The architecture and width come from the checkpoint's hyperparameters; a state_dict
     that does not fit them raises CheckpointError naming both.
     """
     from litcifar.training.module import CifarClassifier  # the module imports this file
 
-    checkpoint = read_checkpoint(path, map_location=map_location)
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
     hparams.pop("_class_path", None)
@@ -147,6 +147,20 @@ def load_classifier(path: str | Path, map_location: Any = "cpu"):
     model.load_state_dict(checkpoint["state_dict"])
     model.max_lr = checkpoint.get("max_lr", model.max_lr)
     return model.eval()
+
+
+def load_classifier(path: str | Path, map_location: Any = "cpu"):
+    """Load a trained CifarClassifier (eval mode) from a checkpoint path; see `classifier_from_checkpoint`."""
+    return classifier_from_checkpoint(read_checkpoint(path, map_location=map_location), path)
+
+
+def datamodule_settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Return the Cifar10DataModule arguments saved in a checkpoint that this version accepts ({} if none)."""
+    from litcifar.data.datamodule import Cifar10DataModule
+
+    saved = checkpoint.get("datamodule_hyper_parameters") or {}
+    accepted = inspect.signature(Cifar10DataModule.__init__).parameters
+    return {key: value for key, value in saved.items() if key in accepted and key != "self"}
 
 
 def check_requested_network(model_config: Any, checkpoint: dict[str, Any], path: str | Path) -> None:

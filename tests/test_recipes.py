@@ -50,7 +50,7 @@ def test_recipe_runs_on_cpu_budget(cifar, tmp_path, recipe):
 def test_bf16_on_cpu_warns(cifar, tmp_path):
     result = run_cli(
         "fit", "--config", str(REPO / "configs" / "cpu-quick.yaml"), *CPU_BUDGET,
-        "--trainer.precision", "bf16-mixed", "--trainer.max_steps", "2", "--model.max_lr", "0.01",
+        "--trainer.precision", "bf16-mixed", "--trainer.max_steps", "2", "--model.max_lr", "0.01", "--model.pct_start", "0.6",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

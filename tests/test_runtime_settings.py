@@ -1,7 +1,7 @@
 """`litcifar test --ckpt_path` keeps the runtime settings given on the command line.
 
 Lightning's CLI replaces every --model.* value with the checkpoint's hyperparameters;
-litcifar keeps tta, compile and channels_last when the user changed them.
+litcifar keeps tta, compile and channels_last when the user set them.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ def make_checkpoints(cifar, folder: Path) -> dict[str, Path]:
     """Save one trained network twice: with tta none and with tta flip in its hyperparameters."""
     datamodule = Cifar10DataModule(num_workers=0, train_subset=100, batch_size=50)
     datamodule.arrays = cifar
-    model = CifarClassifier(width=0.125, max_lr=0.01)
+    model = CifarClassifier(width=0.125, max_lr=0.01, pct_start=0.5)
     trainer = pl.Trainer(
-        max_steps=2, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        max_steps=4, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=folder,
     )
     trainer.fit(model, datamodule=datamodule)
@@ -57,6 +57,12 @@ def checkpoints(cifar, tmp_path_factory):
 @pytest.mark.slow
 def test_command_line_tta_overrides_checkpoint(checkpoints):
     assert measured_test_loss(checkpoints["none"], "--model.tta", "flip") != measured_test_loss(checkpoints["none"])
+
+
+@pytest.mark.slow
+def test_command_line_default_tta_overrides_checkpoint(checkpoints):
+    # "none" is also the default value: set explicitly, it must still win over the checkpoint's flip.
+    assert measured_test_loss(checkpoints["flip"], "--model.tta", "none") == measured_test_loss(checkpoints["none"])
 
 
 @pytest.mark.slow

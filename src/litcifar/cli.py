@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -153,11 +154,19 @@ class LitcifarCLI(LightningCLI):
         parser.add_class_arguments(AnalysisOptions, "analysis")
         parser.add_class_arguments(LrFinderOptions, "lr_find")
 
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # The same arguments without defaults: what the command line and --config files set.
+        if isinstance(args, (dict, Namespace)):
+            self._explicit_settings = {}
+        else:
+            self._explicit_settings = parser.parse_args(args, defaults=False).as_dict()
+
     def _parse_ckpt_path(self) -> None:
         """Resolve `--ckpt_path last`, then load the checkpoint safely before Lightning reads its hyperparameters.
 
         Lightning then lets the checkpoint's hyperparameters override every --model.* value;
-        the runtime settings the user changed from their defaults, such as --model.tta flip, are kept.
+        the runtime settings the user set, such as --model.tta flip, are kept.
         """
         self.resume_checkpoint: dict | None = None
         subcommand = self.config.get("subcommand")
@@ -172,8 +181,8 @@ class LitcifarCLI(LightningCLI):
         if ckpt_path and Path(ckpt_path).is_file():
             self.resume_checkpoint = read_checkpoint(ckpt_path)
             check_requested_network(section.get("model"), self.resume_checkpoint, ckpt_path)
-        defaults = self._parser(subcommand).get_defaults()["model"]
-        chosen = {key: section.model[key] for key in RUNTIME_MODEL_SETTINGS if section.model[key] != defaults[key]}
+        explicit = self._explicit_settings.get(subcommand, {}).get("model", {})
+        chosen = {key: section.model[key] for key in RUNTIME_MODEL_SETTINGS if key in explicit}
         super()._parse_ckpt_path()
         for key, value in chosen.items():
             self.config[subcommand]["model"][key] = value

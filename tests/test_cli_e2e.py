@@ -190,7 +190,12 @@ def test_interrupt_keeps_checkpoint_and_prints_run(cifar, tmp_path):
         "--model.max_lr", "0.01", "--data.train_subset", "20000", "--trainer.max_epochs", "3",
         "--trainer.enable_progress_bar", "false",
     ]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that; restore the default so the fit sees Ctrl-C as a user's terminal sends it.
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     stderr_lines = []
     for line in process.stderr:  # the estimate is logged after 13 training steps

@@ -120,11 +120,18 @@ def test_both_models_and_layers(small_datamodule, tmp_path, name, layer):
     assert (tmp_path / "gradcam.png").is_file()
 
 
-def test_mismatched_predictions_rejected(analysis_setup, tmp_path):
+def test_more_predictions_than_images_rejected(analysis_setup, tmp_path):
     network, datamodule, predictions = analysis_setup
-    shorter = Predictions(predictions.probs[:10], predictions.targets[:10])
-    with pytest.raises(ValueError, match="10 predictions for 120 test images"):
-        write_analysis(network, shorter, datamodule, AnalysisOptions(), tmp_path)
+    longer = Predictions(np.concatenate([predictions.probs] * 2), np.concatenate([predictions.targets] * 2))
+    with pytest.raises(ValueError, match="240 predictions for 120 test images"):
+        write_analysis(network, longer, datamodule, AnalysisOptions(), tmp_path)
+
+
+def test_limited_test_pass_analyses_first_images(analysis_setup, tmp_path):
+    network, datamodule, predictions = analysis_setup
+    shorter = Predictions(predictions.probs[:30], predictions.targets[:30])
+    record = write_analysis(network, shorter, datamodule, AnalysisOptions(num_images=3), tmp_path)
+    assert record["test_images"] == 30
 
 
 @pytest.mark.parametrize(

@@ -65,3 +65,18 @@ def test_arbitrary_objects_not_unpickled(tmp_path):
     torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Payload()}, path)
     with pytest.raises(InvalidSettingError, match="was rejected"):
         load_classifier(path)
+
+
+@pytest.mark.parametrize("content", [b"hello not an image", b"q", b"not a checkpoint"], ids=["text", "one-byte", "text-2"])
+def test_non_checkpoint_bytes_rejected(tmp_path, content):
+    path = tmp_path / "notes.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(InvalidSettingError, match="notes.ckpt"):
+        load_classifier(path)
+
+
+def test_unknown_settings_ignored(tmp_path):
+    model = CifarClassifier(width=0.125)
+    path = tmp_path / "model.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": {**model.hparams, "num_classes": 10}}, path)
+    assert load_classifier(path).hparams.width == 0.125

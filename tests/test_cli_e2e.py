@@ -127,7 +127,7 @@ def test_second_fit_makes_new_folder(tiny_run, tmp_path):
         "fit", "--config", str(REPO / "configs" / "cpu-quick.yaml"),
         "--runs_dir", str(run_dir.parent),
         "--trainer.max_epochs", "1", "--data.train_subset", "1000", "--model.max_lr", "0.01",
-        "--trainer.limit_val_batches", "2", "--analysis.num_images", "3",
+        "--model.pct_start", "0.5", "--trainer.limit_val_batches", "2", "--analysis.num_images", "3",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -149,6 +149,8 @@ def test_second_fit_makes_new_folder(tiny_run, tmp_path):
         (["--analysis.layer", "fc"], "layer 'fc' outputs (1, 10), but Grad-CAM needs"),
         (["--ckpt_path", "missing.ckpt"], "ckpt_path 'missing.ckpt' is not a file"),
         (["--data.train_subset", "0"], "train_subset must be a multiple of 10 in 10..50000"),
+        (["--data.train_subset", "1000", "--trainer.max_epochs", "1"], "One Cycle with pct_start=0.2 over 2 optimizer steps"),
+        (["--data.train_subset", "1000", "--trainer.max_epochs", "4", "--model.pct_start", "0.5"], "the LR range test needs at least 20"),
     ],
 )
 def test_invalid_setting_fails_before_run(tmp_path, args, message):

@@ -217,6 +217,7 @@ def test_predict_cli_nothing_to_classify(tmp_path):
         (["--top_k", "0"], "--top_k must be in 1..10, got 0"),
         (["--top_k", "11"], "--top_k must be in 1..10, got 11"),
         (["--cam_layer", "nope", "--gradcam", "cams"], "model has no layer 'nope'"),
+        (["--out", "."], "--out '.' is a folder"),
     ],
 )
 def test_predict_cli_bad_arguments(tmp_path, args, message):

@@ -121,3 +121,12 @@ def test_unbias_recovers_constant_loss():
         biased.append(average / (1 - beta ** (step + 1)))
     assert biased[0] == pytest.approx(1.0, rel=0.02)  # the bug: half the real loss
     np.testing.assert_allclose(unbias_smoothed_losses(biased, beta), 2.0, rtol=1e-9)
+
+
+def test_too_few_batches_for_range_test_rejected():
+    from litcifar.errors import InvalidSettingError
+    from litcifar.training.lr_finder import check_lr_finder_length
+
+    check_lr_finder_length(20)
+    with pytest.raises(InvalidSettingError, match="needs at least 20 batches.*--model.max_lr"):
+        check_lr_finder_length(19)

@@ -11,6 +11,7 @@ an existing checkpoint, and `litcifar predict` classifies image files.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -43,10 +44,11 @@ from litcifar.training.finite_guard import (
     KeepGoodCheckpoint,
     NonFiniteTrainingError,
 )
-from litcifar.training.lr_finder import LrFinderOptions, find_max_lr
+from litcifar.training.lr_finder import LrFinderOptions, check_lr_finder_length, find_max_lr
 from litcifar.training.module import CifarClassifier
 from litcifar.training.precision import precision_advice
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
+from litcifar.training.schedule import check_one_cycle_length
 from litcifar.training.resume import (
     CSV_ROWS_KEY,
     ResumableCSVLogger,
@@ -256,6 +258,14 @@ class LitcifarCLI(LightningCLI):
         # Obtain and verify the data now, so a missing or corrupt dataset leaves no run folder.
         # Under DDP every rank runs this; ranks started by Lightning find the cache rank 0 wrote.
         self.datamodule.prepare_data()
+        # The schedule and LR finder lengths, checked before the run folder exists (one process's count).
+        self.datamodule.setup("fit")
+        batches = math.ceil(len(self.datamodule.train_set) / self.datamodule.batch_size)
+        max_steps = config.get("max_steps", -1)
+        total_steps = max_steps if max_steps is not None and max_steps > 0 else batches * config["max_epochs"]
+        check_one_cycle_length(self.model.hparams.pct_start, total_steps)
+        if self.model.max_lr is None and (self.resume_checkpoint or {}).get("max_lr") is None:
+            check_lr_finder_length(batches * config["max_epochs"] if (config.get("max_epochs") or 0) > 0 else total_steps)
 
     def before_validate(self) -> None:
         warn_without_checkpoint(self._get(self.config, "ckpt_path"), "validate")
@@ -325,7 +335,15 @@ class LitcifarCLI(LightningCLI):
         )
 
         options: AnalysisOptions = self._get(self.config_init, "analysis")
-        analysis = write_analysis(self.model.net, predictions, self.datamodule, options, run_dir)
+        try:
+            analysis = write_analysis(self.model.net, predictions, self.datamodule, options, run_dir)
+        except KeyboardInterrupt:
+            # Training and metrics.json are complete; only figures are missing, and analyze redraws them.
+            logger.warning(
+                "analysis interrupted; the trained checkpoint and metrics.json are kept. Draw it again with: "
+                "litcifar analyze --ckpt_path %s", run_dir / "checkpoints" / "last.ckpt",
+            )
+            raise SystemExit(130) from None
         record.update(
             shown=len(analysis["misclassified"]),
             cam_layer=analysis["cam"]["layer"],

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(argv: list[str]) -> int:
     """Run the predict subcommand on `argv` (the arguments after `predict`) and return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.out.is_dir():
+        raise InvalidSettingError(f"--out {str(args.out)!r} is a folder: give the path of the CSV file to write, such as predictions.csv")
     if not 1 <= args.top_k <= len(CLASSES):
         raise InvalidSettingError(f"--top_k must be in 1..{len(CLASSES)}, got {args.top_k}")
     model = load_classifier(args.ckpt_path)

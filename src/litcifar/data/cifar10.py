@@ -62,7 +62,10 @@ def load_cifar10(data_dir: Path | str | None = None, rebuild_cache: bool = False
         logger.info("rebuilding the CIFAR-10 cache %s from the other sources", cached)
     elif cached.is_file():
         logger.info("CIFAR-10 source: cache %s", cached)
-        fix = f"Run again with --data.rebuild_cache true (or delete {cached}) to rebuild it from another source."
+        fix = (
+            "Run again with --data.rebuild_cache true (python -m litcifar.data --rebuild_cache), or delete "
+            f"{cached}, to rebuild it from another source."
+        )
         try:
             arrays = read_cache(cached)
         except ValueError as error:

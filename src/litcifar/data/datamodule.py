@@ -191,7 +191,7 @@ class Cifar10DataModule(pl.LightningDataModule):
         if not val_size:
             self.val_set = self.test_set
         logger.info(
-            "data: %d training images, validation on %s (%d images), %d test images, %d loader workers",
+            "data: %d training images, validation on %s (%d images), %d test images, loader workers: %d",
             len(self.train_set),
             "the test set" if self.validates_on_test_set else "a held-out training split",
             len(self.val_set),

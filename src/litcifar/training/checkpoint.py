@@ -36,6 +36,11 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error) and "GLOBAL" not in str(error):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} is not a PyTorch checkpoint (its bytes are not a pickle torch can read): "
+                "give a .ckpt written by litcifar fit, such as <run>/checkpoints/last.ckpt"
+            ) from None
         # torch raises this for a global outside its allow-list, which a file that runs code on load needs.
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
@@ -43,7 +48,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"({first_line}). It may have been crafted to run code; it was not loaded. Use a checkpoint "
             "written by litcifar fit, or re-save the weights as a plain state_dict from a trusted environment"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        # torch's loader fails with these on files that are not checkpoints (text, one byte, ...).
         raise CheckpointError(
             f"checkpoint {str(path)!r} is not a readable PyTorch checkpoint ({error}); it may be truncated. "
             "Use another checkpoint, such as the previous one in the same checkpoints/ folder"
@@ -139,6 +145,12 @@ def classifier_from_checkpoint(checkpoint: dict[str, Any], path: str | Path):
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
     hparams.pop("_class_path", None)
+    accepted = inspect.signature(CifarClassifier.__init__).parameters
+    unknown = sorted(key for key in hparams if key not in accepted)
+    if unknown:
+        # Settings of another litcifar version; the weights are still checked against the network below.
+        logger.warning("checkpoint %s: ignoring settings this version does not have: %s", path, ", ".join(unknown))
+        hparams = {key: value for key, value in hparams.items() if key in accepted}
     try:
         model = CifarClassifier(**hparams)
     except (TypeError, InvalidSettingError) as error:

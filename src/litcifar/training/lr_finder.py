@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,21 @@ def steepest_log_descent(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 
     return float(lrs[int(np.argmin(slopes))])
 
 
+MIN_LR_FINDER_STEPS = 20  # below this the smoothed curve has too few points to pick from
+
+
+def check_lr_finder_length(available_steps: int) -> None:
+    """Raise InvalidSettingError when the fit's epochs hold too few batches for the LR range test.
+
+    Lightning's range test also stops when trainer.max_epochs run out, whatever num_training says.
+    """
+    if available_steps < MIN_LR_FINDER_STEPS:
+        raise InvalidSettingError(
+            f"the LR range test needs at least {MIN_LR_FINDER_STEPS} batches, but the training set and "
+            f"max_epochs give {available_steps}: give --model.max_lr, or more training images, epochs or a smaller batch_size"
+        )
+
+
 def find_max_lr(
     trainer: pl.Trainer,
     model: CifarClassifier,
@@ -131,6 +147,16 @@ def find_max_lr(
     starts from the same initial model. With `out_dir`, writes lr_find.png (curve with
     the suggestion marked) and lr_find.json (suggestion, LRs, losses) there.
     """
+    datamodule.setup("fit")
+    batches = math.ceil(len(datamodule.train_set) / datamodule.batch_size / max(1, trainer.world_size))
+    available = batches * trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else options.num_training
+    check_lr_finder_length(available)
+    num_training = min(options.num_training, available)
+    if num_training < options.num_training:
+        logger.warning(
+            "LR range test: %d steps instead of lr_find.num_training=%d, all the batches of max_epochs, "
+            "still sweeping %.0e..%.0e", num_training, options.num_training, options.min_lr, options.max_lr,
+        )
     model.lr_search_running = True
     try:
         finder = Tuner(trainer).lr_find(
@@ -138,7 +164,7 @@ def find_max_lr(
             datamodule=datamodule,
             min_lr=options.min_lr,
             max_lr=options.max_lr,
-            num_training=options.num_training,
+            num_training=num_training,
             update_attr=False,
         )
     finally:
@@ -161,7 +187,7 @@ def find_max_lr(
     model.max_lr = float(suggestion)
     logger.info(
         "LR finder suggests max_lr = %.3g, %s (sweep %.0e..%.0e, %d steps)",
-        suggestion, RULE_DESCRIPTIONS[options.suggestion], options.min_lr, options.max_lr, options.num_training,
+        suggestion, RULE_DESCRIPTIONS[options.suggestion], options.min_lr, options.max_lr, num_training,
     )
     if out_dir is not None and trainer.is_global_zero:
         _save_finder(finder, float(suggestion), options.suggestion, Path(out_dir))

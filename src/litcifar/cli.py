@@ -44,11 +44,14 @@ from litcifar.training.finite_guard import (
     KeepGoodCheckpoint,
     NonFiniteTrainingError,
 )
-from litcifar.training.lr_finder import LrFinderOptions, check_lr_finder_length, find_max_lr
+from litcifar.training.lr_finder import (
+    LrFinderOptions,
+    check_lr_finder_length,
+    find_max_lr,
+)
 from litcifar.training.module import CifarClassifier
 from litcifar.training.precision import precision_advice
 from litcifar.training.progress import FitProgressBar, FitTimeEstimate
-from litcifar.training.schedule import check_one_cycle_length
 from litcifar.training.resume import (
     CSV_ROWS_KEY,
     ResumableCSVLogger,
@@ -56,6 +59,7 @@ from litcifar.training.resume import (
     find_last_checkpoint,
     run_folder_of,
 )
+from litcifar.training.schedule import check_one_cycle_length
 
 logger = logging.getLogger("litcifar")
 

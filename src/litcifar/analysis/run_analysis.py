@@ -17,16 +17,30 @@ import torch
 from torch import nn
 
 from litcifar.analysis.cam_plots import plot_cam_predicted_vs_true, plot_faithfulness
-from litcifar.analysis.confusion import confusion_counts, normalize_rows, per_class_accuracy, top_confused_pairs
-from litcifar.analysis.confusion_plots import plot_confused_pairs, plot_confusion_matrix, plot_per_class_accuracy
+from litcifar.analysis.confusion import (
+    confusion_counts,
+    normalize_rows,
+    per_class_accuracy,
+    top_confused_pairs,
+)
+from litcifar.analysis.confusion_plots import (
+    plot_confused_pairs,
+    plot_confusion_matrix,
+    plot_per_class_accuracy,
+)
 from litcifar.analysis.dataset_plots import plot_augmentations, plot_class_samples
 from litcifar.analysis.dataset_views import augmented_copies, class_samples
 from litcifar.analysis.faithfulness import measure_faithfulness
 from litcifar.analysis.gradcam import check_cam_layer, compute_gradcam
-from litcifar.analysis.options import AnalysisOptions
-from litcifar.analysis.plots import plot_curves, plot_misclassified, read_epoch_metrics, save_figure
-from litcifar.analysis.predictions import Mistakes, Predictions, incorrect_predictions
 from litcifar.analysis.image_batches import normalize_images
+from litcifar.analysis.options import AnalysisOptions
+from litcifar.analysis.plots import (
+    plot_curves,
+    plot_misclassified,
+    read_epoch_metrics,
+    save_figure,
+)
+from litcifar.analysis.predictions import Mistakes, Predictions, incorrect_predictions
 from litcifar.data.arrays import CLASSES
 from litcifar.data.datamodule import Cifar10DataModule
 from litcifar.report import write_report
@@ -173,8 +187,8 @@ def write_analysis(
     counts, record = _write_confusion(predictions, out_dir)
     mistakes = incorrect_predictions(predictions)
     record["test_acc"] = predictions.accuracy
-    record["test_images"] = int(len(predictions.targets))
-    record["misclassified_count"] = int(len(mistakes))
+    record["test_images"] = len(predictions.targets)
+    record["misclassified_count"] = len(mistakes)
     record["top_confused_pairs"] = _write_confused_pairs(counts, mistakes, test_images, options, out_dir)
     finish_stage("confusion")
     record["misclassified"] = _write_mistakes(network, mistakes, test_images, layer, options, out_dir)

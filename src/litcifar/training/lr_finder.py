@@ -125,7 +125,7 @@ MIN_LR_FINDER_STEPS = 20  # below this the smoothed curve has too few points to 
 def check_lr_finder_length(available_steps: int) -> None:
     """Raise InvalidSettingError when the fit's epochs hold too few batches for the LR range test.
 
-    Lightning's range test also stops when trainer.max_epochs run out, whatever num_training says.
+    Lightning's range test also stops when trainer.max_epochs run out, before num_training steps if need be.
     """
     if available_steps < MIN_LR_FINDER_STEPS:
         raise InvalidSettingError(

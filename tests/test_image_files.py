@@ -234,3 +234,14 @@ def test_predict_cli_missing_checkpoint(tmp_path):
     result = _predict_cli("--ckpt_path", str(tmp_path / "nope.ckpt"), str(image), cwd=tmp_path)
     assert result.returncode == 2
     assert "is not a file" in result.stderr
+
+
+def test_file_given_twice_listed_once(tmp_path):
+    from litcifar.data.image_files import find_image_files
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = _make("rgb_png", folder)
+    files, problems = find_image_files([folder, image, tmp_path / "images" / ".." / "images" / image.name])
+    assert files == [image]
+    assert problems == []

@@ -91,7 +91,7 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def find_image_files(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Expand folders (recursively, sorted, hidden files left out) into files; return (files, missing inputs)."""
+    """Expand folders (recursively, sorted, hidden files left out) into files, each file once; return (files, missing inputs)."""
     files: list[Path] = []
     problems: list[tuple[Path, str]] = []
     for item in inputs:
@@ -106,7 +106,10 @@ def find_image_files(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, s
             problems.append((item, "not a regular file"))
         else:
             problems.append((item, "not found"))
-    return files, problems
+    unique: dict[Path, Path] = {}
+    for path in files:  # a file named directly and inside a named folder is classified once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), problems
 
 
 def load_images(inputs: list[Path]) -> ImageBatch:

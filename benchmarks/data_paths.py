@@ -23,11 +23,11 @@ import time
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
 
+# The training-step timer of benchmarks/channels_last.py, beside this script.
+from channels_last import images_per_second  # noqa: E402
 from litcifar.data.datamodule import Cifar10DataModule  # noqa: E402
 from litcifar.data.device_augment import DeviceBatches  # noqa: E402
-from litcifar.models import create_model  # noqa: E402
 
 
 def batches_per_second(batches, count: int) -> float:
@@ -38,19 +38,6 @@ def batches_per_second(batches, count: int) -> float:
     for _ in range(count):
         images += len(next(iterator)[1])
     return images / (time.perf_counter() - start)
-
-
-def training_images_per_second(batch: torch.Tensor, labels: torch.Tensor, width: float, steps: int) -> float:
-    model = create_model("custom_resnet", width=width).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for step in range(2 + steps):
-        if step == 2:
-            start = time.perf_counter()
-        loss = F.cross_entropy(model(batch), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return len(labels) * steps / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -74,7 +61,7 @@ def main() -> None:
         rates["albumentations"].append(batches_per_second(loader, args.batches))
         del loader  # stop its workers before the next measurement
         rates["device"].append(batches_per_second(device, args.batches))
-        rates["model"].append(training_images_per_second(batch, labels, args.width, args.steps))
+        rates["model"].append(images_per_second(batch, labels, args.width, channels_last=True, steps=args.steps))
     medians = {name: statistics.median(values) for name, values in rates.items()}
     print(json.dumps({
         "width": args.width,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# bf16 autocast trained about 20x slower than fp32 on the 2-core AMD EPYC CI machine
-# (torch 2.14.1); CPUs without bf16 instructions emulate it.
+# bf16 autocast trains about 20x slower than fp32 on the 2-core AMD EPYC CI machine
+# (torch 2.14.1), a figure from the machine's notes that litcifar's benchmarks did not rerun.
 REDUCED_PRECISIONS = ("bf16-mixed", "16-mixed", "bf16-true", "16-true", "bf16", "16")
 
 

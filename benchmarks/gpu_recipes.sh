@@ -4,11 +4,11 @@
 #
 #     bash benchmarks/gpu_recipes.sh [runs_dir]
 #
-# Runs, in order: the reference recipe (configs/default.yaml: Adam, LR range test, One
-# Cycle, 25 epochs at batch 512) with bf16 and the device-resident data path;
-# configs/best.yaml with seeds 0, 1 and 2; configs/fast.yaml. Each run's metrics.json
-# holds its test accuracy and fit seconds; the script ends with one table of them and
-# the wall seconds of each command. About 10 minutes on an H200 (estimate, not measured).
+# It runs the reference recipe first (configs/default.yaml: Adam, LR range test, One
+# Cycle, 25 epochs at batch 512) with bf16 and the device-resident data path. Then it
+# runs configs/best.yaml with seeds 0, 1 and 2, and configs/fast.yaml. Each run's
+# metrics.json contains its test accuracy and fit seconds. The script ends with one
+# table of them and the wall seconds of each command. About 10 minutes on an H200 (estimate, not measured).
 # RECIPE_OVERRIDES adds arguments to every fit, e.g. a tiny budget to try the script on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -193,7 +193,7 @@ def test_interrupt_keeps_checkpoint_and_prints_run(cifar, tmp_path):
         "--trainer.enable_progress_bar", "false",
     ]
     # A shell without job control starts background jobs with SIGINT ignored, and children
-    # inherit that; restore the default so the fit sees Ctrl-C as a user's terminal sends it.
+    # inherit that; restore the default so the fit receives Ctrl-C as from a terminal.
     process = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

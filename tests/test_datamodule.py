@@ -137,7 +137,8 @@ def test_device_augment_serves_batches_without_workers(cifar):
     labels = torch.cat([labels for _, labels in batches])
     assert sorted(labels.tolist()) == sorted(datamodule.train_set.labels.tolist())  # each image once per epoch
     images, _ = batches[0]
-    assert images.shape == (300, 3, 32, 32) and images.dtype == torch.float32
+    assert images.shape == (300, 3, 32, 32)
+    assert images.dtype == torch.float32
     assert abs(float(images.mean())) < 0.3  # normalised
 
 

@@ -1,7 +1,7 @@
 """The device-resident batches draw the same augmentation as the Albumentations pipeline.
 
 Images whose pixels encode their own coordinates let each output be decoded back to its
-crop offset and flip; a flat image shows the cutout hole. Both pipelines run on the CPU.
+crop offset and flip. A flat image shows the cutout hole. Both pipelines run on the CPU.
 """
 
 from __future__ import annotations

@@ -184,7 +184,8 @@ def test_predict_cli_writes_csv_and_overlays(cifar, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "classified 6 images, skipped 1" in result.stdout
-    assert "skipped" in result.stderr and "broken.png" in result.stderr
+    assert "skipped" in result.stderr
+    assert "broken.png" in result.stderr
     with open(tmp_path / "out" / "preds.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == 6

@@ -90,7 +90,7 @@ def test_flip_tta_is_mirror_invariant(arch):
         mirrored = model.evaluation_logits(images.flip(-1))
         single = model(images)
     torch.testing.assert_close(logits, mirrored, rtol=1e-4, atol=1e-5)
-    assert not torch.allclose(logits, single, atol=1e-4)  # the mirror view changed the answer
+    assert not torch.allclose(logits, single, atol=1e-4)  # the mirror view changed the logits
 
 
 def test_flip_shift_tta_averages_six_views():

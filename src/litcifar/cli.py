@@ -291,6 +291,7 @@ class LitcifarCLI(LightningCLI):
             options = self._get(self.config_init, "lr_find")
             find_max_lr(self.trainer, self.model, self.datamodule, options, self.run_dir)
             # Each DDP rank searched on its own shard; all train with rank 0's choice.
+            # NOTE: that choice can differ from a one-process range test over the whole training set.
             self.model.max_lr = self.trainer.strategy.broadcast(self.model.max_lr, src=0)
             self.lr_find_seconds = time.monotonic() - start
         logger.info("max_lr: %.4g (One Cycle, peak at %.0f%% of the steps)", self.model.max_lr, 100 * self.model.hparams.pct_start)

@@ -85,22 +85,23 @@ def _write_confused_pairs(counts: np.ndarray, mistakes: Mistakes, test_images: n
 
 
 def _write_mistakes(network: nn.Module, mistakes: Mistakes, test_images: np.ndarray, layer: str, options: AnalysisOptions, out_dir: Path) -> list[dict]:
-    shown = mistakes.head(options.num_images)
-    inputs, display = _display_images(test_images, shown.indices)
-    figure = plot_misclassified(display, shown.targets, shown.predicted, shown.confidence, columns=options.columns)
+    # NOTE: Grad-CAM runs on the whole gallery with no progress line, so thousands of images take minutes on a CPU.
+    gallery = mistakes.head(options.num_images)
+    inputs, display = _display_images(test_images, gallery.indices)
+    figure = plot_misclassified(display, gallery.targets, gallery.predicted, gallery.confidence, columns=options.columns)
     save_figure(figure, out_dir / "misclassified.png")
 
-    predicted_maps = compute_gradcam(network, inputs, shown.predicted, layer=layer, method=options.method)
-    true_maps = compute_gradcam(network, inputs, shown.targets, layer=layer, method=options.method)
+    predicted_maps = compute_gradcam(network, inputs, gallery.predicted, layer=layer, method=options.method)
+    true_maps = compute_gradcam(network, inputs, gallery.targets, layer=layer, method=options.method)
     title = f"{options.method} on {layer}: where the model looked for what it said, and for the truth"
     figure = plot_cam_predicted_vs_true(
-        display, predicted_maps, true_maps, shown.targets, shown.predicted, shown.confidence, title,
+        display, predicted_maps, true_maps, gallery.targets, gallery.predicted, gallery.confidence, title,
         groups_per_row=max(1, options.columns // 2), image_weight=options.image_weight,
     )
     save_figure(figure, out_dir / "gradcam.png")
     return [
         {"index": int(i), "true": CLASSES[t], "predicted": CLASSES[p], "confidence": float(c)}
-        for i, t, p, c in zip(shown.indices, shown.targets, shown.predicted, shown.confidence)
+        for i, t, p, c in zip(gallery.indices, gallery.targets, gallery.predicted, gallery.confidence)
     ]
 
 

@@ -58,7 +58,7 @@ def check_data_dir(data_dir: Path) -> None:
     """Raise InvalidSettingError unless data_dir is a readable folder, or can be created to fetch the data into."""
     if data_dir.exists():
         if not data_dir.is_dir():
-            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not a folder: give the folder that holds the CIFAR-10 cache or cifar-10-batches-py/")
+            raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not a folder: give the folder that contains the CIFAR-10 cache or cifar-10-batches-py/")
         if not os.access(data_dir, os.R_OK | os.X_OK):
             raise InvalidSettingError(f"data_dir {str(data_dir)!r} is not readable by this user: fix its permissions or give another folder")
         return
